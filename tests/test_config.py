@@ -1,0 +1,57 @@
+import dataclasses
+
+import pytest
+
+from colddiff_lib.config import PROFILES, get_config
+
+
+def test_unknown_profile_lists_valid_ones():
+    with pytest.raises(ValueError, match="valid profiles: smoke, cpu, paper"):
+        get_config("fast")
+
+
+def test_unknown_field_lists_valid_ones():
+    with pytest.raises(TypeError, match="unknown config field.*learning_rate.*valid fields:.*lr"):
+        get_config("smoke", learning_rate=1e-3)
+
+
+def test_unknown_task_is_rejected():
+    with pytest.raises(ValueError, match="unknown task 'deblurr'"):
+        get_config("smoke", task="deblurr")
+
+
+def test_paper_profile_holds_published_settings():
+    c = get_config("paper", task="deblur", dataset="mnist")
+    assert (c.lr, c.batch_size, c.grad_accum, c.train_steps) == (2e-5, 32, 2, 700_000)
+    assert (c.ema_decay, c.ema_every, c.ema_start) == (0.995, 10, 2000)
+    assert (c.unet_dim, c.dim_mults, c.attn_heads, c.attn_dim_head) == (64, (1, 2, 4, 8), 4, 32)
+    assert c.image_size == 32
+    assert get_config("paper", task="deblur", dataset="celeba").image_size == 128
+    assert get_config("paper", task="inpaint", dataset="celeba").train_steps == 350_000
+
+
+def test_configs_are_frozen_and_overrides_explicit():
+    c = get_config("smoke", train_steps=7)
+    assert c.train_steps == 7
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.lr = 1.0
+    assert c.replace(lr=0.5).lr == 0.5
+    with pytest.raises(TypeError, match="unknown config field"):
+        c.replace(nope=1)
+
+
+def test_hash_covers_training_fields_only():
+    a = get_config("smoke")
+    assert a.hash == get_config("smoke", progress=False, n_eval=3).hash
+    assert a.hash != get_config("smoke", lr=0.123).hash
+    assert a.hash != get_config("smoke", dataset="cifar10-standin").hash
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_builds(profile):
+    assert get_config(profile).profile == profile
+
+
+def test_bad_values_fail_clearly():
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        get_config("smoke", batch_size=0)

@@ -1,0 +1,80 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from colddiff_lib import metrics as M
+from colddiff_lib.data import load_dataset, test_subset as subset_of
+
+
+def test_both_fid_routes_give_the_same_features():
+    """torch-fidelity with converted weights vs the TorchScript module as a feature extractor."""
+    g = torch.Generator().manual_seed(0)
+    u = torch.randint(0, 256, (6, 3, 32, 32), generator=g, dtype=torch.uint8)
+    f1 = M.extract_features(u)
+    cls = M.register_torchscript_extractor()
+    f2 = M.extract_features(u, extractor=cls(M.TORCHSCRIPT_EXTRACTOR, [M.FEATURE]))
+    assert f1.shape == (6, 2048)
+    assert float((f1 - f2).abs().max()) <= 1e-4
+    assert float(f1.abs().mean()) > 0.05          # not a degenerate all-zero extractor
+
+
+def test_fast_path_equals_torch_fidelity_path():
+    g = torch.Generator().manual_seed(1)
+    u = torch.randint(0, 256, (5, 3, 48, 40), generator=g, dtype=torch.uint8)
+    slow = M.extract_features(u, extractor=M.inception())
+    fast = M.extract_features(u)
+    assert float((slow - fast).abs().max()) <= 1e-4
+
+
+def test_fid_sanity_mnist_vs_noise():
+    tr = subset_of(load_dataset("mnist", "train", image_size=32, root="/nonexistent-colddiff"), 500, seed=0)
+    te = M.reference_features(load_dataset("mnist", "test", image_size=32, root="/nonexistent-colddiff"), 500)
+    f_tr = M.extract_features(tr.all())
+    noise = torch.rand(500, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    fid_real = M.fid_from_features(f_tr, te)
+    fid_noise = M.fid_from_features(M.extract_features(noise), te)
+    assert fid_real < 20 and fid_noise > 200 and fid_noise > 10 * fid_real
+    kid_real, _ = M.kid_from_features(f_tr, te, subsets=10, subset_size=100)
+    kid_noise, _ = M.kid_from_features(M.extract_features(noise[:200]), te, subsets=10, subset_size=100)
+    assert kid_real < kid_noise
+
+
+def test_reference_features_are_cached(tmp_path, monkeypatch):
+    monkeypatch.setattr(M, "CACHE_DIR", tmp_path)
+    ds = load_dataset("celeba-standin", "test", image_size=32)
+    a = M.reference_features(ds, 5)
+    files = list((tmp_path / "fid-stats").glob("*.pt"))
+    assert len(files) == 1 and "celeba-standin-test-5-32-0-" in files[0].name
+    calls = []
+    monkeypatch.setattr(M, "extract_features", lambda *a, **k: calls.append(1))
+    b = M.reference_features(ds, 5)
+    assert not calls and torch.equal(a, b)
+
+
+def test_ssim_matches_skimage_and_closed_form():
+    from skimage.metrics import structural_similarity
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(1, 1, 32, 32, generator=g) * 2 - 1
+    b = (a + 0.3 * torch.randn(1, 1, 32, 32, generator=g)).clamp(-1, 1)
+    ref = structural_similarity(((a + 1) / 2)[0, 0].numpy().astype(np.float64), ((b + 1) / 2)[0, 0].numpy().astype(np.float64),
+                                data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, win_size=11)
+    assert abs(M.ssim(a, b) - ref) < 1e-3
+    assert M.ssim(a, a) == pytest.approx(1.0, abs=1e-6)
+    # constant images: only the luminance term remains, (2 m1 m2 + C1) / (m1^2 + m2^2 + C1)
+    m1, m2, c1 = 0.25, 0.75, 0.01 ** 2
+    x, y = torch.full((1, 1, 16, 16), m1 * 2 - 1), torch.full((1, 1, 16, 16), m2 * 2 - 1)
+    assert M.ssim(x, y) == pytest.approx((2 * m1 * m2 + c1) / (m1 ** 2 + m2 ** 2 + c1), abs=2e-4)  # float32
+
+
+def test_rmse_by_hand():
+    a = torch.full((2, 1, 4, 4), -1.0)
+    b = a.clone()
+    assert M.rmse(a, b) == 0
+    b[0] = 1.0                                   # half the pixels differ by 1 in [0, 1]
+    assert M.rmse(a, b) == pytest.approx(math.sqrt(0.5))
+    b = torch.full_like(a, 0.0)                  # every pixel off by 0.5
+    assert M.rmse(a, b) == pytest.approx(0.5)
+    with pytest.raises(M.MetricsError, match="shape mismatch"):
+        M.rmse(a, b[:1])

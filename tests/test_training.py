@@ -1,0 +1,101 @@
+import os
+
+import pytest
+import torch
+
+from colddiff_lib.config import get_config
+from colddiff_lib.data import load_dataset
+from colddiff_lib.io import atomic_write
+from colddiff_lib.training import CheckpointError, load_checkpoint, train, train_or_load
+
+TINY = dict(unet_dim=8, dim_mults=(1, 2), attn_heads=1, attn_dim_head=8, batch_size=4, grad_accum=2,
+            ema_every=1, ema_start=3, ema_decay=0.9, lr=1e-3, image_size=16, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    ds = load_dataset("mnist", "test", image_size=16, root="/nonexistent-colddiff").subset(torch.arange(64))
+    ds.split = "train"
+    return ds
+
+
+@pytest.mark.parametrize("task", ["deblur", "inpaint"])
+def test_resume_equals_uninterrupted(tmp_path, tiny_data, task):
+    cfg = get_config("smoke", task=task, train_steps=6, **TINY)
+    full = train(cfg, checkpoint=tmp_path / "a.pt", data=tiny_data, save_every=100)
+    part = train(cfg, checkpoint=tmp_path / "b.pt", data=tiny_data, stop_after=3, save_every=100)
+    assert part["step"] == 3
+    torch.manual_seed(12345)                    # a resumed process starts with other global RNG state
+    resumed = train(cfg, checkpoint=tmp_path / "b.pt", data=tiny_data, save_every=100)
+    assert resumed["step"] == 6
+    for key in ("model", "ema"):
+        for k, v in full[key].items():
+            assert torch.equal(v, resumed[key][k]), f"{key}.{k} differs after resume"
+    assert full["losses"] == resumed["losses"]
+
+
+def test_ema_is_a_copy_before_start_then_averages(tmp_path, tiny_data):
+    cfg = get_config("smoke", train_steps=2, **TINY)
+    ck = train(cfg, checkpoint=tmp_path / "c.pt", data=tiny_data)
+    assert all(torch.equal(ck["model"][k], ck["ema"][k]) for k in ck["model"])
+    ck = train(cfg.replace(train_steps=5), checkpoint=tmp_path / "d.pt", data=tiny_data)
+    assert any(not torch.equal(ck["model"][k], ck["ema"][k]) for k in ck["model"])
+
+
+def test_train_or_load_uses_cache_and_refuses_others(tmp_path, tiny_data, monkeypatch):
+    cfg = get_config("smoke", train_steps=2, results_dir=str(tmp_path), **TINY)
+    import colddiff_lib.training as T
+    monkeypatch.setattr(T, "load_data", lambda c, split: tiny_data)
+    model, info = train_or_load(cfg)
+    assert info["step"] == 2 and cfg.checkpoint_path.exists()
+    mtime = os.stat(cfg.checkpoint_path).st_mtime_ns
+    model2, _ = train_or_load(cfg)
+    assert os.stat(cfg.checkpoint_path).st_mtime_ns == mtime        # not retrained
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
+    other = cfg.replace(lr=0.5)
+    with pytest.raises(CheckpointError, match="trained with another config.*FORCE=1"):
+        train_or_load(other)
+    model3, info3 = train_or_load(other, force=True)
+    assert info3["config_hash"] == other.hash
+
+
+def test_corrupt_or_truncated_checkpoint(tmp_path, tiny_data):
+    cfg = get_config("smoke", train_steps=1, **TINY)
+    p = tmp_path / "e.pt"
+    train(cfg, checkpoint=p, data=tiny_data)
+    blob = p.read_bytes()
+    p.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated.*delete it"):
+        load_checkpoint(p, cfg)
+    p.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        train(cfg, checkpoint=p, data=tiny_data)
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    p = tmp_path / "x.bin"
+    atomic_write(p, lambda f: f.write(b"old"))
+
+    def boom(f):
+        f.write(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(p, boom)
+    assert p.read_bytes() == b"old" and [q.name for q in tmp_path.iterdir()] == ["x.bin"]
+
+
+def test_short_training_restores_better_than_degraded(tmp_path):
+    """Learning, not just running: after a short CPU run, direct R(x_T, T) beats the degraded input."""
+    from colddiff_lib.metrics import rmse
+    from colddiff_lib.sampling import direct
+    from colddiff_lib.training import make_degradation, model_from_checkpoint
+    cfg = get_config("smoke", task="superres", dataset="mnist", image_size=16, train_steps=300, ema_start=1000,
+                     progress=False)
+    ck = train(cfg, checkpoint=tmp_path / "f.pt")
+    R = model_from_checkpoint(ck, cfg)
+    te = load_dataset("mnist", "test", image_size=16, root="/nonexistent-colddiff").subset(torch.arange(64))
+    x0 = te.all()
+    D = make_degradation(cfg, 1)
+    xT = D(x0, D.T)
+    assert rmse(direct(R, D, xT), x0) < 0.85 * rmse(xT, x0)
