@@ -53,9 +53,10 @@ reproduce: setup $(EXECUTED)
 $(EXEC)/%.ipynb: notebooks/%.ipynb $(wildcard colddiff_lib/*.py) | setup
 	@mkdir -p $(EXEC)
 	@echo ">>> $< (PROFILE=$(PROFILE))"
-	@$(PY) -m papermill $< $@.tmp -k colddiff -p PROFILE $(PROFILE) --log-level WARNING \
-	  || { rm -f $@.tmp; echo "ERROR: notebook $< failed; see the traceback above (partial output not kept)" >&2; exit 1; }
-	@mv $@.tmp $@
+	@$(PY) -m papermill $< $(EXEC)/.partial-$*.ipynb -k colddiff -p PROFILE $(PROFILE) --log-level WARNING \
+	  $$( [ "$${CI:-}" = true ] && echo --no-progress-bar ) \
+	  || { echo "ERROR: notebook $< failed (PROFILE=$(PROFILE)); the partial run is $(EXEC)/.partial-$*.ipynb" >&2; exit 1; }
+	@mv $(EXEC)/.partial-$*.ipynb $@
 
 table1: setup ; @$(MAKE) --no-print-directory $(EXEC)/03_deblurring.ipynb
 table2: setup ; @$(MAKE) --no-print-directory $(EXEC)/04_inpainting.ipynb

@@ -548,10 +548,10 @@ def build_degradation(task: str, dataset: str, image_size: int, channels: int, T
     if task == "inpaint":
         if fam in ("mnist", "cifar10"):
             return GaussianMask(pick(50), C, S, kernel_std=0.1, initial=11, random_centre=True)
-        if fam in ("celeba", "afhq"):
-            return GaussianMask(pick(100), C, S, kernel_std=0.2, initial=1, random_centre=False)
+        if fam in ("celeba", "afhq"):   # published for 128x128; widths scale with the image
+            return GaussianMask(pick(100), C, S, kernel_std=0.2 * S / 128, initial=1, random_centre=False)
     if task == "inpaintgen":
-        return GaussianMask(pick(750), C, S, kernel_std=0.05 * 128 / S, initial=1, random_centre=False, fill="colour")
+        return GaussianMask(pick(750), C, S, kernel_std=0.05 * S / 128, initial=1, random_centre=False, fill="colour")
     if task == "superres":
         smallest = 8 if fam in ("celeba", "afhq") and S >= 128 else 4
         return SuperResolution(pick(int(round(math.log2(S / smallest)))), C, S)

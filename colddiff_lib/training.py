@@ -70,6 +70,37 @@ def make_degradation(cfg: Config, channels: int) -> Degradation:
     return build_degradation(cfg.task, cfg.dataset, cfg.image_size, channels, T=cfg.T, source=source)
 
 
+class ColdObjective:
+    """The paper's loss: t ~ U{1..T}, loss = | R(D(x0, t), t) - x0 |_1 (randomness drawn for the
+    global batch from ``gen``, then this rank's slice [lo:hi] is used)."""
+
+    def __init__(self, deg: Degradation):
+        self.deg = deg
+
+    def __call__(self, net, x0, y, gen, lo, hi, device):
+        B = x0.shape[0]
+        t = torch.randint(1, self.deg.T + 1, (B,), generator=gen)
+        state = self.deg.sample_state(B, generator=gen)
+        x0, t, state = x0[lo:hi].to(device), t[lo:hi].to(device), _slice(state, lo, hi, device)
+        x_t = self.deg(x0, t, state)                               # x_t = D(x0, t)
+        return F.l1_loss(net(x_t, t).float(), x0)                 # | R(x_t, t) - x0 |_1
+
+
+def make_objective(cfg: Config, channels: int):
+    if cfg.task == "ddpm":
+        from .hot import EpsObjective
+        return EpsObjective()
+    return ColdObjective(make_degradation(cfg, channels))
+
+
+def build_model(cfg: Config, channels: int):
+    """R for cold tasks; the class-conditional epsilon network for the hot workshop (task 'ddpm')."""
+    if cfg.task == "ddpm":
+        from .hot import NUM_CLASSES
+        return build_unet(cfg, channels, num_classes=NUM_CLASSES)
+    return build_unet(cfg, channels)
+
+
 def _dist():
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -122,12 +153,12 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
     device = torch.device(device) if device is not None else default_device()
     path = Path(checkpoint) if checkpoint is not None else cfg.checkpoint_path
     ds = data if data is not None else load_data(cfg, "train")
-    deg = make_degradation(cfg, ds.channels)
+    objective = make_objective(cfg, ds.channels)
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of processes {world}")
 
     torch.manual_seed(cfg.seed)
-    model = build_unet(cfg, ds.channels).to(device)
+    model = build_model(cfg, ds.channels).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -171,15 +202,11 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
             # the global batch, drawn identically on every rank; this rank trains on [lo:hi]
             idx = torch.randint(0, len(ds), (cfg.batch_size,), generator=gen)
             x0 = ds.batch(idx, generator=gen)
-            t = torch.randint(1, deg.T + 1, (cfg.batch_size,), generator=gen)
-            state = deg.sample_state(cfg.batch_size, generator=gen)
-            x0, t, state = x0[lo:hi].to(device), t[lo:hi].to(device), _slice(state, lo, hi, device)
-            x_t = deg(x0, t, state)
             sync = micro == cfg.grad_accum - 1 or world == 1
             ctx = net.no_sync() if (world > 1 and not sync) else _null()
             with ctx:
                 with autocast:
-                    loss = F.l1_loss(net(x_t, t).float(), x0)     # | R(D(x0, t), t) - x0 |_1
+                    loss = objective(net, x0, ds.labels[idx], gen, lo, hi, device)
                 (loss / cfg.grad_accum).backward()
             total += loss.item() / cfg.grad_accum
         opt.step()
@@ -218,7 +245,7 @@ def _slice(state, lo, hi, device):
 
 def model_from_checkpoint(ck: dict, cfg: Config, device=None, which: str = "ema") -> torch.nn.Module:
     device = torch.device(device) if device is not None else default_device()
-    model = build_unet(cfg, ck["channels"])
+    model = build_model(cfg, ck["channels"])
     try:
         model.load_state_dict(ck[which])
     except RuntimeError as e:
@@ -227,19 +254,42 @@ def model_from_checkpoint(ck: dict, cfg: Config, device=None, which: str = "ema"
     return model.to(device).eval().requires_grad_(False)
 
 
+def export_weights(ck: dict, path: Path) -> None:
+    """Write the EMA weights alone, in fp16, with the config hash (for committed smoke weights)."""
+    blob = {"version": CHECKPOINT_VERSION, "ema": {k: (v.half() if v.is_floating_point() else v)
+                                                   for k, v in ck["ema"].items()},
+            "config_hash": ck["config_hash"], "step": ck["step"], "wall_s": ck["wall_s"],
+            "channels": ck["channels"], "losses": ck["losses"][-50:]}
+    save_checkpoint(path, blob)
+
+
 def train_or_load(cfg: Config, force: bool = False, progress: bool | None = None, device=None,
                   checkpoint: str | Path | None = None) -> tuple[torch.nn.Module, dict]:
-    """The EMA network for ``cfg``: from its checkpoint when the config hash matches and training
-    finished, otherwise trained (resuming a partial run).  ``force`` retrains from scratch."""
+    """The EMA network for ``cfg``, from (in order): its full checkpoint when the config hash
+    matches and training finished; its EMA-only weights file (``cfg.weights_path``, committed for
+    the smoke profile) when the hash matches; otherwise training (resuming a partial run).
+    ``force`` retrains from scratch."""
     path = Path(checkpoint) if checkpoint is not None else cfg.checkpoint_path
-    if force and path.exists():
-        path.unlink()
+    weights = cfg.weights_path
+    if force:
+        for p in (path, weights):
+            if p.exists():
+                p.unlink()
     ck = None
     if path.exists():
         ck = load_checkpoint(path, cfg)
         if ck["step"] < cfg.train_steps:
             ck = None
+    if ck is None and weights.exists() and checkpoint is None:
+        w = load_checkpoint(weights, cfg)
+        if w["step"] >= cfg.train_steps:
+            ck = {**w, "ema": {k: v.float() if v.is_floating_point() else v for k, v in w["ema"].items()}}
     if ck is None:
         ck = train(cfg, checkpoint=path, progress=progress, device=device)
+    if checkpoint is None and not weights.exists():
+        export_weights(ck, weights)
+    # evaluate with the fp16-rounded EMA whichever file it came from, so that a fresh training run
+    # and the committed weights give the same numbers
+    ck = {**ck, "ema": {k: v.half().float() if v.is_floating_point() else v for k, v in ck["ema"].items()}}
     info = {k: ck[k] for k in ("step", "wall_s", "config_hash", "losses")}
     return model_from_checkpoint(ck, cfg, device), info

@@ -41,6 +41,16 @@ def test_fid_sanity_mnist_vs_noise():
     assert kid_real < kid_noise
 
 
+@pytest.mark.parametrize("n1,n2", [(120, 90)])
+def test_fast_fid_formula_equals_torch_fidelity(n1, n2):
+    g = torch.Generator().manual_seed(n1)
+    base = torch.randn(2048, 2048, generator=g, dtype=torch.float64) / 40
+    f1 = torch.randn(n1, 2048, generator=g, dtype=torch.float64) @ base + 0.3
+    f2 = torch.randn(n2, 2048, generator=g, dtype=torch.float64) @ base
+    ref = M.fid_torch_fidelity(f1, f2)
+    assert M.fid_from_features(f1, f2) == pytest.approx(ref, rel=1e-6)
+
+
 def test_reference_features_are_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(M, "CACHE_DIR", tmp_path)
     ds = load_dataset("celeba-standin", "test", image_size=32)

@@ -1,0 +1,191 @@
+"""make bench: speed measured side by side in one run, printed as ratios, written to results/bench/.
+
+    python -m benchmarks [--only blur,alg2,train,fid,bf16ab] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import pandas as pd
+import torch
+
+from colddiff_lib.config import REPO_ROOT
+from colddiff_lib.io import atomic_write_text
+
+OUT = REPO_ROOT / "results" / "bench"
+
+
+def timeit(fn, repeat=3, warmup=1):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return min(ts)
+
+
+def save(name, rows):
+    df = pd.DataFrame(rows)
+    atomic_write_text(OUT / f"{name}.csv", df.to_csv(index=False))
+    print(df.to_string(index=False))
+    return df
+
+
+def bench_blur(quick):
+    """D(x0, t), CelebA schedule (T=200, 15x15, reflect), 128x128, batch 32: FFT vs literal convolutions."""
+    from colddiff_lib.degradations import build_degradation
+    D = build_degradation("deblur", "celeba", 128, 3)
+    x = torch.rand(32, 3, 128, 128) * 2 - 1
+    rows = []
+    for t in (1, 50, 200):
+        lib = timeit(lambda: D(x, t))
+        lit = timeit(lambda: D.literal(x, t), repeat=1 if t > 1 else 3)
+        err = float((D(x, t) - D.literal(x, t)).abs().max())
+        rows.append({"t": t, "library_s": round(lib, 4), "literal_s": round(lit, 4), "ratio": round(lit / lib, 1),
+                     "max_abs_diff": f"{err:.1e}"})
+    print("\n[1] blur degradation, CelebA schedule, batch 32x3x128x128 (goal >= 50x at t=200)")
+    return save("blur", rows)
+
+
+def bench_alg2(quick):
+    """A whole Algorithm-2 run at T=200 with a cheap stand-in network: FFT D vs literal D."""
+    from colddiff_lib.degradations import build_degradation
+    from colddiff_lib.sampling import algorithm2
+    size, batch = (64, 4)
+    D = build_degradation("deblur", "celeba", size, 3)
+    net = torch.nn.Conv2d(3, 3, 3, padding=1)
+    R = lambda x, t: net(x)
+
+    class Literal:
+        T = D.T
+        def __call__(self, x0, t, state=None):
+            t = int(t) if not torch.is_tensor(t) else int(t.flatten()[0])
+            return D.literal(x0, t)
+
+    x = D(torch.rand(batch, 3, size, size) * 2 - 1, D.T)
+    with torch.no_grad():
+        lib = timeit(lambda: algorithm2(R, D, x), repeat=1, warmup=0)
+        lit = timeit(lambda: algorithm2(R, Literal(), x), repeat=1, warmup=0)
+        err = float((algorithm2(R, D, x) - algorithm2(R, Literal(), x)).abs().max()) if not quick else float("nan")
+    print(f"\n[2] Algorithm 2, T=200, CelebA blur schedule, batch {batch}x3x{size}x{size}, stand-in network "
+          "(goal >= 20x)")
+    return save("alg2", [{"T": D.T, "batch": batch, "size": size, "library_s": round(lib, 3), "literal_s": round(lit, 2),
+                          "ratio": round(lit / lib, 1), "max_abs_diff": f"{err:.1e}"}])
+
+
+def bench_train(quick):
+    """Training throughput of the paper's MNIST configuration, fp32 vs bf16 autocast, with GFLOP/s."""
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+    from colddiff_lib.unet import Unet
+    model = Unet(64, (1, 2, 4, 8), 1)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-5)
+    x, t = torch.rand(32, 1, 32, 32) * 2 - 1, torch.randint(1, 21, (32,))
+
+    def step(bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.l1_loss(model(x, t).float(), x)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+    with FlopCounterMode(display=False) as fc:
+        step(False)
+    flops = fc.get_total_flops()
+    n = 256 if quick else 1024
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    mm32 = timeit(lambda: a @ b, repeat=5)
+    ab, bb = a.bfloat16(), b.bfloat16()
+    mm16 = timeit(lambda: ab @ bb, repeat=5)
+    peak32, peak16 = 2 * n ** 3 / mm32 / 1e9, 2 * n ** 3 / mm16 / 1e9
+    rows = []
+    for name, bf16, peak in (("fp32", False, peak32), ("bf16 autocast", True, peak16)):
+        s = timeit(lambda: step(bf16), repeat=1 if quick else 3)
+        rows.append({"precision": name, "step_s": round(s, 3), "images_per_s": round(32 / s, 2),
+                     "GFLOP_per_step": round(flops / 1e9, 1), "GFLOP_per_s": round(flops / s / 1e9, 1),
+                     "matmul_peak_GFLOP_per_s": round(peak, 1), "fraction_of_peak": round(flops / s / 1e9 / peak, 3)})
+    print(f"\n[3] training throughput, paper MNIST config (dim 64, mults 1,2,4,8, batch 32, 32x32), "
+          f"{torch.get_num_threads()} threads")
+    df = save("train", rows)
+    print(f"bf16 / fp32 speed ratio: {df.images_per_s[1] / df.images_per_s[0]:.2f}")
+    return df
+
+
+def bench_fid(quick):
+    """FID features on CPU: the library's path vs torch-fidelity's default path, same images."""
+    import torch_fidelity
+    from colddiff_lib import metrics as M
+    n = 32 if quick else 96
+    u = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+
+    class DS(torch.utils.data.Dataset):
+        def __len__(self):
+            return n
+        def __getitem__(self, i):
+            return u[i]
+
+    w = str(M.fid_weights_path())
+    M.extract_features(u[:8])  # warm-up of the library path
+    t = time.perf_counter()
+    torch_fidelity.calculate_metrics(input1=DS(), input2=DS(), fid=True, feature_extractor_weights_path=w,
+                                     cache=False, verbose=False, cuda=False, save_cpu_ram=True)
+    tf = time.perf_counter() - t
+    tf_rate = 2 * n / tf
+    t = time.perf_counter()
+    fast = M.extract_features(u)
+    lib_rate = n / (time.perf_counter() - t)
+    ref = M.extract_features(u[:16], extractor=M.inception(), batch_size=64)
+    err = float((ref - fast[:16]).abs().max())
+    print(f"\n[4] FID feature extraction on CPU, {n} images 32x32 (goal >= 3x, features within 1e-4)")
+    return save("fid", [{"images": n, "torch_fidelity_default_img_per_s": round(tf_rate, 2),
+                         "library_img_per_s": round(lib_rate, 2), "ratio": round(lib_rate / tf_rate, 2),
+                         "max_abs_feature_diff": f"{err:.1e}"}])
+
+
+def bench_bf16ab(quick):
+    """A/B: smoke deblurring (MNIST) trained in fp32 and in bf16, two seeds each: RMSE of Direct."""
+    from colddiff_lib.config import get_config
+    from colddiff_lib.data import test_subset
+    from colddiff_lib.metrics import rmse
+    from colddiff_lib.sampling import direct
+    from colddiff_lib.training import load_data, make_degradation, model_from_checkpoint, train
+    import tempfile
+    rows = []
+    for bf16 in (False, True):
+        for seed in (0, 1):
+            cfg = get_config("smoke", task="deblur", dataset="mnist", bf16=bf16, seed=seed, progress=False,
+                             train_steps=60 if quick else 200)
+            with tempfile.TemporaryDirectory() as d:
+                ck = train(cfg, checkpoint=os.path.join(d, "ab.pt"))
+            R = model_from_checkpoint(ck, cfg)
+            x0 = test_subset(load_data(cfg, "test"), 200).all()
+            D = make_degradation(cfg, 1)
+            with torch.no_grad():
+                r1 = rmse(direct(R, D, D(x0, 1), t_start=1), x0)
+                rT = rmse(direct(R, D, D(x0, D.T)), x0)
+            rows.append({"precision": "bf16" if bf16 else "fp32", "seed": seed, "train_s": round(ck["wall_s"], 1),
+                         "RMSE_direct_t1": round(r1, 4), "RMSE_direct_tT": round(rT, 4)})
+    print("\n[5] bf16 A/B on the smoke task (MNIST deblurring)")
+    return save("bf16_ab", rows)
+
+
+BENCHES = {"blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": bench_fid, "bf16ab": bench_bf16ab}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--only", default="blur,alg2,train,fid")
+    p.add_argument("--quick", action="store_true")
+    a = p.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus")
+    for name in a.only.split(","):
+        BENCHES[name](a.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Figures: one ``savefig`` helper (PNG + PDF, atomically) and image grids."""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import torch
+
+from .io import atomic_write
+
+
+def savefig(fig, name: str, profile: str | None = None, results_dir: str | os.PathLike | None = None,
+            dpi: int = 150) -> Path:
+    """Write ``fig`` to results/<profile>/figures/<name>.png and .pdf; return the PNG path."""
+    from .config import REPO_ROOT
+    profile = profile or os.environ.get("COLDDIFF_PROFILE", "smoke")
+    root = Path(results_dir) if results_dir is not None else REPO_ROOT / "results"
+    out = root / profile / "figures" / name
+    for ext in ("png", "pdf"):
+        buf = io.BytesIO()
+        meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+        fig.savefig(buf, format=ext, dpi=dpi, bbox_inches="tight", metadata=meta)
+        atomic_write(out.with_suffix(f".{ext}"), lambda f: f.write(buf.getvalue()))
+    return out.with_suffix(".png")
+
+
+def to_display(x: torch.Tensor):
+    """[-1, 1] (C, H, W) -> numpy (H, W[, 3]) in [0, 1] for imshow."""
+    x = ((x.detach().float().cpu().clamp(-1, 1) + 1) / 2)
+    return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
+
+
+def image_rows(rows: dict, title: str | None = None, scale: float = 1.1, col_titles=None):
+    """A grid with one labelled row per entry of ``rows`` (label -> (N, C, H, W) in [-1, 1])."""
+    import matplotlib.pyplot as plt
+    n = max(v.shape[0] for v in rows.values())
+    fig, axes = plt.subplots(len(rows), n, figsize=(scale * n, scale * len(rows)), squeeze=False)
+    for r, (label, imgs) in enumerate(rows.items()):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+            if c < imgs.shape[0]:
+                ax.imshow(to_display(imgs[c]), cmap="gray", vmin=0, vmax=1)
+            if c == 0:
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+            if r == 0 and col_titles is not None and c < len(col_titles):
+                ax.set_title(col_titles[c], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def grid(images: torch.Tensor, nrow: int, title: str | None = None, scale: float = 0.6):
+    """One big grid of samples (Figure 21 style)."""
+    import matplotlib.pyplot as plt
+    from torchvision.utils import make_grid
+    g = make_grid(((images.detach().float().cpu().clamp(-1, 1) + 1) / 2), nrow=nrow, padding=1, pad_value=1.0)
+    rows = (images.shape[0] + nrow - 1) // nrow
+    fig, ax = plt.subplots(figsize=(scale * nrow, scale * rows))
+    ax.imshow(g.permute(1, 2, 0).numpy())
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

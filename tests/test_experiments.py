@@ -1,0 +1,75 @@
+import math
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from colddiff_lib import experiments as E
+from colddiff_lib.config import get_config
+
+
+@pytest.fixture
+def tiny_cifar(tmp_path):
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, n in (("data_batch_1", 24), ("test_batch", 8)):
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": [0] * n}, f)
+    return tmp_path
+
+
+def test_paper_profile_path_on_tiny_real_files(tiny_cifar):
+    """The paper profile's code path (real CIFAR-10 format, published schedule) end to end, offline."""
+    cfg = get_config("paper", task="deblur", dataset="cifar10", data_root=str(tiny_cifar / "data"),
+                     results_dir=str(tiny_cifar / "results"), train_steps=2, batch_size=4, grad_accum=2,
+                     unet_dim=8, dim_mults=(1, 2), attn_heads=1, attn_dim_head=8, progress=False)
+    assert cfg.image_size == 32 and cfg.lr == 2e-5
+    rows, imgs = E.restoration_rows(cfg, 1, n_eval=6)
+    df = pd.DataFrame(rows)
+    assert list(df.column) == ["Degraded", "Sampled", "Direct"] and (df.N == 6).all()
+    assert df["T"].iloc[0] == 50 and (df["train steps"] == 2).all()
+    assert df.set_index("column").loc["Sampled", "paper FID"] == pytest.approx(80.08)
+    assert math.isnan(df.set_index("column").loc["Degraded", "paper FID"])       # unknown stays unknown
+    assert all(np.isfinite(df.FID)) and imgs["Original"].shape == (6, 3, 32, 32)
+    out = E.write_table(rows, 1, "paper", "Deblurring", results_dir=str(tiny_cifar / "results"))
+    csv = (tiny_cifar / "results" / "paper" / "tables" / "table1.csv").read_text()
+    line = [l for l in csv.splitlines() if ",Degraded," in l][0]
+    assert ",," in line and ",0.0," not in line.split("cifar10,Degraded,")[1].split(",")[3:4]   # blank, not zero
+    assert (tiny_cifar / "results" / "paper" / "tables" / "table1.md").exists()
+    assert len(out) == 3
+
+
+def test_claims_checker():
+    df = pd.DataFrame([
+        {"dataset": "a", "column": "Degraded", "FID": 50.0, "SSIM": 0.5, "RMSE": 0.3},
+        {"dataset": "a", "column": "Sampled", "FID": 40.0, "SSIM": 0.6, "RMSE": 0.35},
+        {"dataset": "a", "column": "Direct", "FID": 60.0, "SSIM": 0.7, "RMSE": 0.2},
+    ])
+    c = E.claims(df).set_index("claim").holds
+    assert c["Sampled beats Degraded on FID"] and not c["Sampled beats Degraded on RMSE"]
+    assert not c["Direct beats Degraded on FID"] and c["Direct beats Degraded on SSIM"]
+
+
+def test_paper_reference_blanks_are_unknown():
+    ref = E.paper_reference()
+    assert ref.value.isna().sum() > 0 and (ref.value.dropna() > 0).all()
+    assert E.paper_value(5, "celeba-standin", "blur: broken symmetry", "FID") == pytest.approx(49.45)
+    assert math.isnan(E.paper_value(3, "mnist", "Sampled", "FID"))
+
+
+def test_recorded_claims_must_keep_holding(tmp_path):
+    df = pd.DataFrame([
+        {"dataset": "a", "column": "Degraded", "FID": 50.0, "SSIM": 0.5, "RMSE": 0.3},
+        {"dataset": "a", "column": "Sampled", "FID": 40.0, "SSIM": 0.6, "RMSE": 0.35},
+        {"dataset": "a", "column": "Direct", "FID": 45.0, "SSIM": 0.7, "RMSE": 0.2},
+    ])
+    path = tmp_path / "claims.json"
+    E.record_claims(E.claims(df), "table1", path)
+    E.assert_claims_kept(E.claims(df), "table1", path)
+    worse = df.copy()
+    worse.loc[1, "FID"] = 60.0
+    with pytest.raises(AssertionError, match="Sampled beats Degraded on FID"):
+        E.assert_claims_kept(E.claims(worse), "table1", path)
