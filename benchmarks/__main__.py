@@ -96,11 +96,11 @@ def bench_train(quick):
     with FlopCounterMode(display=False) as fc:
         step(False)
     flops = fc.get_total_flops()
-    n = 256 if quick else 1024
+    n = 512 if quick else 2048
     a, b = torch.randn(n, n), torch.randn(n, n)
-    mm32 = timeit(lambda: a @ b, repeat=5)
+    mm32 = timeit(lambda: a @ b, repeat=10)
     ab, bb = a.bfloat16(), b.bfloat16()
-    mm16 = timeit(lambda: ab @ bb, repeat=5)
+    mm16 = timeit(lambda: ab @ bb, repeat=10)
     peak32, peak16 = 2 * n ** 3 / mm32 / 1e9, 2 * n ** 3 / mm16 / 1e9
     rows = []
     for name, bf16, peak in (("fp32", False, peak32), ("bf16 autocast", True, peak16)):
