@@ -17,13 +17,14 @@ import torch
 from .degradations import Degradation, Mixing
 
 
-def _steps(D: Degradation, x, t_start, progress, desc):
+def _steps(D: Degradation, t_start, progress, desc):
+    """s = t_start, ..., 1 (default t_start = T), with an optional progress bar."""
     from tqdm.auto import tqdm
     from .training import progress_enabled
     s0 = D.T if t_start is None else int(t_start)
     if not 1 <= s0 <= D.T:
         raise ValueError(f"t_start must be in 1..{D.T}, got {t_start}")
-    return tqdm(range(s0, 0, -1), desc=desc, leave=False, disable=not progress_enabled(progress)), s0
+    return tqdm(range(s0, 0, -1), desc=desc, leave=False, disable=not progress_enabled(progress))
 
 
 def _t(s: int, x: torch.Tensor) -> torch.Tensor:
@@ -51,7 +52,7 @@ def algorithm1(R: Callable, D: Degradation, x_t: torch.Tensor, state=None, t_sta
         x_{s-1} = D(x0_hat, s-1)
     """
     x_s = x_t
-    steps, _ = _steps(D, x_t, t_start, progress, "algorithm 1")
+    steps = _steps(D, t_start, progress, "algorithm 1")
     for s in steps:
         x0_hat = R(x_s, _t(s, x_s))                              # x0_hat = R(x_s, s)
         x_s = D(x0_hat, s - 1, state)                            # x_{s-1} = D(x0_hat, s-1)
@@ -74,7 +75,7 @@ def algorithm2(R: Callable, D: Degradation, x_t: torch.Tensor, state=None, t_sta
     the "fixed noise" variant: the z in ``state`` is reused at every step.
     """
     x_s = x_t
-    steps, _ = _steps(D, x_t, t_start, progress, "algorithm 2")
+    steps = _steps(D, t_start, progress, "algorithm 2")
     for s in steps:
         x0_hat = R(x_s, _t(s, x_s))                              # x0_hat = R(x_s, s)
         x_s = x_s - D(x0_hat, s, state) + D(x0_hat, s - 1, state)  # x_{s-1} = x_s - D(x0_hat, s) + D(x0_hat, s-1)
@@ -99,7 +100,7 @@ def estimated_noise(R: Callable, D: Mixing, x_t: torch.Tensor, state=None, t_sta
     if not isinstance(D, Mixing):
         raise TypeError("estimated_noise needs a Mixing degradation (hot diffusion or animorphosis)")
     x_s = x_t
-    steps, _ = _steps(D, x_t, t_start, progress, "estimated noise")
+    steps = _steps(D, t_start, progress, "estimated noise")
     for s in steps:
         x0_hat = R(x_s, _t(s, x_s))                              # x0_hat = R(x_s, s)
         z_hat = D.estimate_state(x_s, x0_hat, s)                 # z_hat from x_s and x0_hat

@@ -16,6 +16,7 @@ batch B follow single-process training with batch B.  Only rank 0 writes checkpo
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import time
@@ -203,7 +204,7 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
             idx = torch.randint(0, len(ds), (cfg.batch_size,), generator=gen)
             x0 = ds.batch(idx, generator=gen)
             sync = micro == cfg.grad_accum - 1 or world == 1
-            ctx = net.no_sync() if (world > 1 and not sync) else _null()
+            ctx = net.no_sync() if (world > 1 and not sync) else contextlib.nullcontext()
             with ctx:
                 with autocast:
                     loss = objective(net, x0, ds.labels[idx], gen, lo, hi, device)
@@ -225,14 +226,6 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
             save_checkpoint(path, snapshot())
     bar.close()
     return snapshot()
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def _slice(state, lo, hi, device):
