@@ -1,6 +1,6 @@
 """make bench: speed measured side by side in one run, printed as ratios, written to results/bench/.
 
-    python -m benchmarks [--only blur,alg2,train,fid,bf16ab] [--quick]
+    python -m benchmarks [--only blur,alg2,train,fid,bf16ab,layout] [--quick]
 """
 from __future__ import annotations
 
@@ -173,12 +173,48 @@ def bench_bf16ab(quick):
     return save("bf16_ab", rows)
 
 
-BENCHES = {"blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": bench_fid, "bf16ab": bench_bf16ab}
+def bench_layout(quick):
+    """Training step of the workshop's epsilon model (smoke ddpm config: dim 32, mults 1,2,2, batch 64),
+    NCHW vs channels-last, fp32 and bf16 autocast, side by side."""
+    from colddiff_lib.config import get_config
+    from colddiff_lib.hot import EpsObjective
+    from colddiff_lib.training import build_model
+    cfg = get_config("smoke", task="ddpm")
+    x0 = torch.rand(cfg.batch_size, 1, 32, 32) * 2 - 1
+    y = torch.randint(0, 10, (cfg.batch_size,))
+    objective = EpsObjective()
+    rows = []
+    for bf16 in (False, True):
+        per = {}
+        for layout in ("NCHW", "channels_last"):
+            torch.manual_seed(0)
+            model = build_model(cfg, 1)
+            if layout == "channels_last":
+                model.to_channels_last()
+            opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+            gen = torch.Generator().manual_seed(0)
+
+            def step():
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    loss = objective(model, x0, y, gen, 0, cfg.batch_size, "cpu")
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+            per[layout] = timeit(step, repeat=2 if quick else 5)
+        rows.append({"precision": "bf16 autocast" if bf16 else "fp32", "NCHW_step_s": round(per["NCHW"], 3),
+                     "channels_last_step_s": round(per["channels_last"], 3),
+                     "speedup": round(per["NCHW"] / per["channels_last"], 2)})
+    print(f"\n[6] training step, workshop epsilon model (dim {cfg.unet_dim}, mults {cfg.dim_mults}, "
+          f"batch {cfg.batch_size}), NCHW vs channels-last")
+    return save("layout", rows)
+
+
+BENCHES = {"blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": bench_fid, "bf16ab": bench_bf16ab, "layout": bench_layout}
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--only", default="blur,alg2,train,fid")
+    p.add_argument("--only", default="blur,alg2,train,fid,layout")
     p.add_argument("--quick", action="store_true")
     a = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,8 @@
 """Command line: ``python -m colddiff_lib {train,prepare-fid,data} ...``.
 
     python -m colddiff_lib train --profile smoke --task deblur --dataset mnist
+    python -m colddiff_lib train --profile smoke --task ddpm --dataset mnist        # the workshop's model
+    python -m colddiff_lib train --profile smoke --task deblur --tag workshop
     python -m colddiff_lib train --profile paper --task deblur --dataset cifar10 --set batch_size=64
     torchrun --nproc_per_node 8 -m colddiff_lib train --profile paper --task deblur --dataset celeba
 """
@@ -33,6 +35,7 @@ def main(argv=None) -> int:
     tr.add_argument("--profile", default="smoke")
     tr.add_argument("--task", default="deblur")
     tr.add_argument("--dataset", default="mnist")
+    tr.add_argument("--tag", default="", help="a named variant, e.g. 'workshop' (its own files and settings)")
     tr.add_argument("--steps", type=int, help="override train_steps")
     tr.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="other config overrides")
     tr.add_argument("--checkpoint", help="checkpoint path (default results/<profile>/checkpoints/<task>-<dataset>.pt)")
@@ -62,6 +65,8 @@ def main(argv=None) -> int:
         elif a.cmd == "train":
             over = _parse_set(a.set)
             over.update(task=a.task, dataset=a.dataset)
+            if a.tag:
+                over["tag"] = a.tag
             if a.steps:
                 over["train_steps"] = a.steps
             if a.no_progress:

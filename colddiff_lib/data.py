@@ -72,16 +72,18 @@ class ImageSet:
         return self.name.endswith("-standin")
 
     def batch(self, idx: torch.Tensor, generator: torch.Generator | None = None,
-              augment: bool | None = None) -> torch.Tensor:
+              augment: bool | None = None, hflip: bool = True) -> torch.Tensor:
         """Float images in [-1, 1]: random crop + flip when augmenting (default: train split),
-        centre crop otherwise."""
+        centre crop otherwise.  ``hflip=False`` keeps the crop but never mirrors (a class-conditional
+        digit model must not see mirrored digits); the flip coin is drawn either way, so the random
+        stream is the same."""
         augment = (self.split == "train") if augment is None else augment
         imgs = self.images[idx]
         n, s, k = imgs.shape[0], imgs.shape[-1], self.image_size
         if augment:
             oy = torch.randint(0, s - k + 1, (n,), generator=generator)
             ox = torch.randint(0, s - k + 1, (n,), generator=generator)
-            flip = torch.rand(n, generator=generator) < 0.5
+            flip = (torch.rand(n, generator=generator) < 0.5) & hflip
             ar = torch.arange(k)
             rows = (oy[:, None] + ar)[:, None, :, None].expand(n, imgs.shape[1], k, s)
             imgs = torch.gather(imgs, 2, rows)

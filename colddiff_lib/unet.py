@@ -131,11 +131,20 @@ class Unet(nn.Module):
             ]))
         self.final = nn.Sequential(ConvNextBlock(dim, dim, None), nn.Conv2d(dim, out_dim or channels, 1))
         self.min_size = 2 ** (n - 1)
+        self.channels_last = False
+
+    def to_channels_last(self) -> "Unet":
+        """Hold weights and activations channels-last: the same function, faster on CPU (the
+        depthwise 7x7 convolution's backward pass is ~3-4x faster; see benchmarks)."""
+        self.channels_last = True
+        return self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.channels or x.shape[-1] % self.min_size or x.shape[-2] % self.min_size:
             raise ValueError(f"Unet expects (N, {self.channels}, H, W) with H, W divisible by {self.min_size}; "
                              f"got {tuple(x.shape)}")
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         t = torch.as_tensor(t, device=x.device)
         if t.dim() == 0:
             t = t.expand(x.shape[0])

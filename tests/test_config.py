@@ -4,6 +4,8 @@ import pytest
 
 from colddiff_lib.config import PROFILES, get_config
 
+GOLDEN_DEBLUR_MNIST_HASH = "08183f4d88ffc61c"
+
 
 def test_unknown_profile_lists_valid_ones():
     with pytest.raises(ValueError, match="valid profiles: smoke, cpu, paper"):
@@ -45,6 +47,23 @@ def test_hash_covers_training_fields_only():
     assert a.hash == get_config("smoke", progress=False, n_eval=3).hash
     assert a.hash != get_config("smoke", lr=0.123).hash
     assert a.hash != get_config("smoke", dataset="cifar10-standin").hash
+
+
+def test_hflip_is_off_for_the_digit_model_and_old_hashes_hold():
+    assert get_config("smoke").hflip and not get_config("smoke", task="ddpm").hflip
+    assert all(not get_config(p, task="ddpm").hflip for p in PROFILES)
+    # a field added later leaves the hash of every config at its old behaviour unchanged (golden:
+    # the hash of the committed smoke MNIST deblurring weights, written before hflip existed)
+    assert get_config("smoke", task="deblur", dataset="mnist").hash == GOLDEN_DEBLUR_MNIST_HASH
+    assert get_config("smoke", hflip=False).hash != get_config("smoke").hash
+
+
+def test_tagged_variant_has_its_own_files_and_settings():
+    plain, ws = get_config("smoke", task="deblur"), get_config("smoke", task="deblur", tag="workshop")
+    assert ws.run_name == "deblur-mnist-workshop" and ws.checkpoint_path != plain.checkpoint_path
+    assert ws.weights_path.name == "deblur-mnist-workshop.pt" and ws.hash != plain.hash
+    assert ws.unet_dim == 32 and plain.unet_dim == 16
+    assert get_config("smoke", task="deblur", tag="workshop", train_steps=5).train_steps == 5   # overrides win
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -154,3 +154,19 @@ def test_wrong_channel_count_is_one_clear_error():
 def test_wrong_image_size():
     with pytest.raises(DataError, match="image_size must be an integer"):
         load_dataset("mnist", "test", image_size=2)
+
+
+def test_hflip_false_keeps_the_crops_and_never_mirrors(mnist_test):
+    """The digit model trains with hflip=False: same crops as with flips (same random stream),
+    and no image is mirrored."""
+    tr = mnist_test.subset(torch.arange(64))
+    tr.split = "train"
+    flipped = tr.batch(torch.arange(64), generator=torch.Generator().manual_seed(5))
+    plain = tr.batch(torch.arange(64), generator=torch.Generator().manual_seed(5), hflip=False)
+    same = (flipped == plain).flatten(1).all(1)
+    mirrored = (flipped == plain.flip(-1)).flatten(1).all(1)
+    assert (same | mirrored).all() and 10 < int((~same).sum()) < 54
+    # a crop without mirroring: every output row is a 32-wide window of the source row, unreversed
+    src = tr.images[0, 0].float().div(127.5).sub(1)
+    windows = {tuple(r.tolist()) for r in src.unfold(1, 32, 1).reshape(-1, 32)}
+    assert all(tuple(r.tolist()) in windows for r in plain[0, 0])
