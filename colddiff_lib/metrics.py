@@ -355,6 +355,29 @@ def rmse(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.sqrt(torch.mean((_to01(a).double() - _to01(b).double()) ** 2)))
 
 
+def nearest_neighbour_labels(x: torch.Tensor, ref: torch.Tensor, ref_labels: torch.Tensor, k: int = 1,
+                             chunk: int = 256) -> torch.Tensor:
+    """Labels of ``x`` by a k-nearest-neighbour vote (Euclidean, pixel space) among ``ref``.
+
+    A plain, model-free judge of class fidelity for generated digits: against MNIST's 60k
+    training digits 1-NN classifies the test set at about 96-97% (the classic result; 96.1% on the
+    first 2000 test digits at 32x32), so "a sample
+    of class c is labelled c" is a fair check that it reads as a c."""
+    if x.shape[1:] != ref.shape[1:]:
+        raise MetricsError(f"shape mismatch: samples {tuple(x.shape[1:])} vs references {tuple(ref.shape[1:])}")
+    if len(ref_labels) != len(ref) or not 1 <= k <= len(ref):
+        raise MetricsError(f"need one label per reference and 1 <= k <= {len(ref)}, got {len(ref_labels)} labels, k={k}")
+    r = ref.flatten(1).float()
+    r2 = (r * r).sum(1)
+    out = []
+    for xs in x.flatten(1).float().split(chunk):
+        d = r2[None] - 2 * xs @ r.T          # |x - r|^2 up to the constant |x|^2
+        nn_idx = d.topk(k, dim=1, largest=False).indices
+        votes = torch.nn.functional.one_hot(ref_labels[nn_idx].long(), int(ref_labels.max()) + 1).sum(1)
+        out.append(votes.argmax(1))           # ties: the smallest label
+    return torch.cat(out)
+
+
 def _same_shape(a, b):
     if a.shape != b.shape:
         raise MetricsError(f"shape mismatch: {tuple(a.shape)} vs {tuple(b.shape)}")

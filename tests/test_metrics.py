@@ -88,3 +88,21 @@ def test_rmse_by_hand():
     assert M.rmse(a, b) == pytest.approx(0.5)
     with pytest.raises(M.MetricsError, match="shape mismatch"):
         M.rmse(a, b[:1])
+
+
+def test_nearest_neighbour_labels_literal_and_on_mnist():
+    from colddiff_lib.data import load_dataset
+    from colddiff_lib.metrics import MetricsError, nearest_neighbour_labels
+    g = torch.Generator().manual_seed(0)
+    ref, x = torch.randn(50, 1, 4, 4, generator=g), torch.randn(7, 1, 4, 4, generator=g)
+    lab = torch.randint(0, 5, (50,), generator=g)
+    literal = torch.stack([lab[((ref - xi) ** 2).flatten(1).sum(1).argmin()] for xi in x])
+    assert torch.equal(nearest_neighbour_labels(x, ref, lab, chunk=3), literal)
+    # the classic number: 1-NN on MNIST pixels is ~97% accurate; here 2000 test digits vs 20k train
+    tr = load_dataset("mnist", "train", image_size=32, root="/nonexistent-colddiff")
+    te = load_dataset("mnist", "test", image_size=32, root="/nonexistent-colddiff")
+    acc = (nearest_neighbour_labels(te.batch(torch.arange(2000)), tr.batch(torch.arange(20000), augment=False),
+                                    tr.labels[:20000]) == te.labels[:2000]).float().mean()
+    assert 0.93 < acc < 0.99
+    with pytest.raises(MetricsError, match="shape mismatch"):
+        nearest_neighbour_labels(torch.zeros(1, 1, 8, 8), ref, lab)
