@@ -361,19 +361,20 @@ def nearest_neighbour_labels(x: torch.Tensor, ref: torch.Tensor, ref_labels: tor
 
     A plain, model-free judge of class fidelity for generated digits: against MNIST's 60k
     training digits 1-NN classifies the test set at about 96-97% (the classic result; 96.1% on the
-    first 2000 test digits at 32x32), so "a sample
-    of class c is labelled c" is a fair check that it reads as a c."""
+    first 2000 test digits at 32x32), so "a sample of class c is labelled c" is a fair check that
+    it reads as a c."""
     if x.shape[1:] != ref.shape[1:]:
         raise MetricsError(f"shape mismatch: samples {tuple(x.shape[1:])} vs references {tuple(ref.shape[1:])}")
     if len(ref_labels) != len(ref) or not 1 <= k <= len(ref):
         raise MetricsError(f"need one label per reference and 1 <= k <= {len(ref)}, got {len(ref_labels)} labels, k={k}")
     r = ref.flatten(1).float()
     r2 = (r * r).sum(1)
+    n_classes = int(ref_labels.max()) + 1
     out = []
     for xs in x.flatten(1).float().split(chunk):
         d = r2[None] - 2 * xs @ r.T          # |x - r|^2 up to the constant |x|^2
         nn_idx = d.topk(k, dim=1, largest=False).indices
-        votes = torch.nn.functional.one_hot(ref_labels[nn_idx].long(), int(ref_labels.max()) + 1).sum(1)
+        votes = torch.nn.functional.one_hot(ref_labels[nn_idx].long(), n_classes).sum(1)
         out.append(votes.argmax(1))           # ties: the smallest label
     return torch.cat(out)
 
