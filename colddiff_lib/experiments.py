@@ -27,8 +27,16 @@ PAPER_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "celeba": "CelebA", "afh
 COLUMNS = ("Degraded", "Sampled", "Direct")
 
 
+_YES, _NO = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
 def force_from_env() -> bool:
-    return os.environ.get("COLDDIFF_FORCE", "0") not in ("", "0", "false", "False")
+    """COLDDIFF_FORCE (make's FORCE): 1/true/yes/on retrain, 0/false/no/off (or unset) do not;
+    anything else is refused rather than guessed."""
+    v = os.environ.get("COLDDIFF_FORCE", "0").strip().lower()
+    if v not in _YES + _NO:
+        raise ValueError(f"COLDDIFF_FORCE={v!r} is not a yes/no value; use 1 to retrain or 0 (FORCE=1 / FORCE=0 with make)")
+    return v in _YES
 
 
 def paper_name(dataset: str) -> str:
@@ -54,6 +62,42 @@ def _R(model):
 # --------------------------------------------------------------------------------------------
 # Tables 1-4 (and decolorisation)
 # --------------------------------------------------------------------------------------------
+def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None, batch_size: int = 128):
+    """The paper's evaluation, step by step, on ``n`` held-out test images:
+
+    x_T = D(x0, T); Sampled = Algorithm 2 from x_T; Direct = R(x_T, T).
+    Returns (x0, {"Degraded": x_T, "Sampled": ..., "Direct": ...}, the test set, D)."""
+    test = load_data(cfg, "test")
+    n = min(n, len(test))
+    sub = test_subset(test, n, seed=cfg.seed)
+    device = next(model.parameters()).device
+    x0 = sub.all().to(device)
+    D = make_degradation(cfg, sub.channels)
+    state = _to(D.sample_state(n, torch.Generator().manual_seed(cfg.seed + 1)), device)
+    xT = D(x0, D.T, state)                                         # x_T = D(x0, T)
+    R = _R(model)
+    outs = {"Degraded": xT,
+            "Sampled": batched(algorithm2, R, D, xT, state, batch_size=batch_size, progress=progress),
+            "Direct": batched(direct, R, D, xT, state, batch_size=batch_size)}
+    return x0, outs, test, D
+
+
+def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: int, fid: bool = True) -> list[dict]:
+    """One table row per column of ``outs``: FID (against the test originals), SSIM and RMSE,
+    beside the paper's FID, with the training steps and time of the model."""
+    n = x0.shape[0]
+    ref = metrics.reference_features(test, n, seed=cfg.seed) if fid else None   # originals' features (cached)
+    rows = []
+    for col, x in outs.items():
+        m = metrics.evaluate(x0, x, ref, fid=fid)
+        rows.append({"table": table, "dataset": cfg.dataset, "column": col, **{k: round(v, 4) for k, v in m.items()},
+                     "paper FID": paper_value(table, cfg.dataset, col, "FID"),
+                     "N": n, "reference": f"{cfg.dataset} test (N={n})", "T": T,
+                     "profile": cfg.profile, "train steps": info["step"], "train s": round(info["wall_s"], 1),
+                     "eval s": None})
+    return rows
+
+
 def restoration_rows(cfg: Config, table: int, n_eval: int | None = None, keep: int = 8,
                      progress: bool | None = None) -> tuple[list[dict], dict]:
     """Train (or load) R for ``cfg`` and evaluate Degraded / Sampled / Direct on held-out images.
@@ -61,28 +105,8 @@ def restoration_rows(cfg: Config, table: int, n_eval: int | None = None, keep: i
     Returns the table rows and a dict of example images (x0, Degraded, Sampled, Direct)."""
     model, info = train_or_load(cfg, force=force_from_env(), progress=progress)
     t0 = time.perf_counter()
-    test = load_data(cfg, "test")
-    n = min(n_eval or cfg.n_eval, len(test))
-    sub = test_subset(test, n, seed=cfg.seed)
-    x0 = sub.all().to(next(model.parameters()).device)
-    D = make_degradation(cfg, sub.channels)
-    g = torch.Generator().manual_seed(cfg.seed + 1)
-    state = D.sample_state(n, g)
-    state = _to(state, x0.device)
-    xT = D(x0, D.T, state)                                         # x_T = D(x0, T)
-    R = _R(model)
-    outs = {"Degraded": xT,
-            "Sampled": batched(algorithm2, R, D, xT, state, batch_size=128, progress=progress),
-            "Direct": batched(direct, R, D, xT, state, batch_size=128)}
-    ref = metrics.reference_features(test, n, seed=cfg.seed)      # the originals' features (cached)
-    rows = []
-    for col, x in outs.items():
-        m = metrics.evaluate(x0, x, ref)
-        rows.append({"table": table, "dataset": cfg.dataset, "column": col, **{k: round(v, 4) for k, v in m.items()},
-                     "paper FID": paper_value(table, cfg.dataset, col, "FID"),
-                     "N": n, "reference": f"{cfg.dataset} test (N={n})", "T": D.T,
-                     "train steps": info["step"], "train s": round(info["wall_s"], 1),
-                     "eval s": None})
+    x0, outs, test, D = degrade_and_restore(cfg, model, n_eval or cfg.n_eval, progress=progress)
+    rows = metric_rows(cfg, table, x0, outs, test, info, D.T)
     wall = round(time.perf_counter() - t0, 1)
     for r in rows:
         r["eval s"] = wall

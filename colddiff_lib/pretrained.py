@@ -1,0 +1,219 @@
+"""Named pretrained models: the restoration networks this project ships, and users' own.
+
+    from colddiff_lib import pretrained
+    pretrained.list_models()                     # name, profile, task, dataset, shipped?, metrics
+    model, info = pretrained.load("deblur-mnist")
+    pretrained.register("deblur-celeba", "results/paper/checkpoints/deblur-celeba.pt",
+                        profile="paper", task="deblur", dataset="celeba")
+
+A shipped model is a (profile, task, dataset, tag) whose EMA weights are committed under
+``results/<profile>/weights/`` (fp16), with a card beside them (``<file>.md``: what it was trained
+on, for how long, its measured metrics and its limits).  Its weights are checked against the
+config hash, so a model never loads into the wrong network.  ``register`` adds a user's checkpoint
+(any profile, the paper's included) to ``<results_dir>/registry.json`` after checking its hash.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .config import Config, REPO_ROOT, get_config
+from .io import atomic_write_text
+from .training import CheckpointError, load_checkpoint, model_from_checkpoint
+
+# task -> the paper's table number (restoration tasks only)
+TABLE_OF = {"deblur": 1, "inpaint": 2, "superres": 3, "snow": 4, "decolor": 8}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    profile: str
+    task: str
+    dataset: str
+    tag: str = ""
+    path: str | None = None            # a user's checkpoint; None: the config's committed weights
+    note: str = ""
+    overrides: dict = field(default_factory=dict)
+
+    def config(self) -> Config:
+        kw = dict(self.overrides, task=self.task, dataset=self.dataset)
+        if self.tag:
+            kw["tag"] = self.tag
+        return get_config(self.profile, **kw)
+
+    def weights(self) -> Path:
+        return Path(self.path) if self.path else self.config().weights_path
+
+    def card(self) -> Path:
+        return self.weights().with_suffix(".md")
+
+
+# The shipped models: the cpu profile's real-data models first (the ones to use), then the smoke
+# profile's (plumbing-scale, for CI and workshops).
+SHIPPED = [
+    ModelSpec("deblur-mnist", "cpu", "deblur", "mnist", note="MNIST deblurring (Table 1), cpu profile"),
+    ModelSpec("inpaint-mnist", "cpu", "inpaint", "mnist", note="MNIST Gaussian-mask inpainting (Table 2), cpu profile"),
+    ModelSpec("superres-mnist", "cpu", "superres", "mnist", note="MNIST 8x super-resolution (Table 3), cpu profile"),
+    ModelSpec("deblur-mnist-workshop", "smoke", "deblur", "mnist", "workshop",
+              note="MNIST deblurring, the workshop's model (dim 32, 1000 steps)"),
+    ModelSpec("inpaint-mnist-workshop", "smoke", "inpaint", "mnist", "workshop",
+              note="MNIST inpainting, the workshop's model (dim 32, 1000 steps)"),
+    ModelSpec("deblur-mnist-smoke", "smoke", "deblur", "mnist", note="smoke scale: 200 steps, blobs, plumbing only"),
+    ModelSpec("inpaint-mnist-smoke", "smoke", "inpaint", "mnist", note="smoke scale: 200 steps, plumbing only"),
+    ModelSpec("superres-mnist-smoke", "smoke", "superres", "mnist", note="smoke scale: 200 steps, plumbing only"),
+]
+
+
+def _registry_file(results_dir: str | Path | None = None) -> Path:
+    root = Path(results_dir) if results_dir else REPO_ROOT / "results"
+    return root / "registry.json"
+
+
+def _user_specs(results_dir=None) -> list[ModelSpec]:
+    f = _registry_file(results_dir)
+    if not f.exists():
+        return []
+    try:
+        items = json.loads(f.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{f} is not valid JSON ({e}); fix or delete it") from None
+    return [ModelSpec(**it) for it in items]
+
+
+def specs(results_dir=None) -> dict[str, ModelSpec]:
+    """Every known model by name: the shipped ones and the user's registered ones."""
+    out = {s.name: s for s in SHIPPED}
+    out.update({s.name: s for s in _user_specs(results_dir)})
+    return out
+
+
+def get_spec(name: str, results_dir=None) -> ModelSpec:
+    all_ = specs(results_dir)
+    if name not in all_:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(all_)} "
+                         "(python -m colddiff_lib models lists them with their metrics)")
+    return all_[name]
+
+
+def table_metrics(spec: ModelSpec) -> dict:
+    """The model's measured row (Sampled and Direct) of its table, if that table has been written."""
+    cfg = spec.config()
+    table = TABLE_OF.get(spec.task)
+    f = cfg.results_path / "tables" / f"table{table}.csv"
+    if table is None or not f.exists() or spec.tag:
+        return {}
+    df = pd.read_csv(f)
+    df = df[df.dataset == spec.dataset]
+    if "train steps" in df and len(df) and int(df["train steps"].iloc[0]) != cfg.train_steps:
+        return {}                          # the table is from another training length
+    return {f"{r.column} {m}": float(getattr(r, m)) for r in df.itertuples() for m in ("FID", "SSIM", "RMSE")
+            if r.column in ("Sampled", "Direct")} | ({"N": int(df.N.iloc[0])} if len(df) else {})
+
+
+def list_models(results_dir=None) -> pd.DataFrame:
+    rows = []
+    for s in specs(results_dir).values():
+        cfg = s.config()
+        m = table_metrics(s)
+        rows.append({"name": s.name, "profile": s.profile, "task": s.task, "dataset": s.dataset,
+                     "available": s.weights().exists(), "config hash": cfg.hash,
+                     "Sampled FID": m.get("Sampled FID"), "N": m.get("N"), "note": s.note})
+    return pd.DataFrame(rows)
+
+
+def load(name: str, device=None, results_dir=None, channels_last: bool = False):
+    """(model, info) for a named model: the EMA network, evaluation-ready, and a dict with its
+    spec, config, weights path, config hash, training steps and table metrics."""
+    spec = get_spec(name, results_dir)
+    cfg = spec.config()
+    path = spec.weights()
+    if not path.exists():
+        how = ("train it: python -m colddiff_lib train --profile {p} --task {t} --dataset {d}"
+               .format(p=spec.profile, t=spec.task, d=spec.dataset) + (f" --tag {spec.tag}" if spec.tag else "")
+               + ", then export its weights (make reproduce does both)")
+        raise CheckpointError(f"model {name!r} has no weights at {path}; {how}")
+    ck = load_checkpoint(path, cfg)
+    ck = {**ck, "ema": {k: v.float() if v.is_floating_point() else v for k, v in ck["ema"].items()}}
+    model = model_from_checkpoint(ck, cfg, device, channels_last=channels_last)
+    info = {"name": name, "spec": spec, "config": cfg, "weights": path, "config_hash": cfg.hash,
+            "step": ck["step"], "wall_s": ck.get("wall_s"), "metrics": table_metrics(spec)}
+    return model, info
+
+
+def register(name: str, checkpoint: str | Path, profile: str, task: str, dataset: str, tag: str = "",
+             results_dir=None, note: str = "", **overrides) -> ModelSpec:
+    """Add a user's trained checkpoint under ``name`` (checked against its config hash first)."""
+    if name in {s.name for s in SHIPPED}:
+        raise ValueError(f"{name!r} is a shipped model's name; choose another")
+    spec = ModelSpec(name, profile, task, dataset, tag, str(Path(checkpoint).resolve()), note, dict(overrides))
+    load_checkpoint(spec.weights(), spec.config())            # refuses a corrupt file or another config
+    items = [s for s in _user_specs(results_dir) if s.name != name] + [spec]
+    atomic_write_text(_registry_file(results_dir), json.dumps([s.__dict__ for s in items], indent=1) + "\n")
+    return spec
+
+
+# --------------------------------------------------------------------------------------------
+# model cards
+# --------------------------------------------------------------------------------------------
+def card_text(spec: ModelSpec) -> str:
+    cfg = spec.config()
+    ck = load_checkpoint(spec.weights(), cfg)
+    m = table_metrics(spec)
+    from .data import load_dataset
+    try:
+        source = load_dataset(spec.dataset, "test", image_size=cfg.image_size).source
+    except Exception:
+        source = "(dataset not available here)"
+    lines = [f"# Model card: `{spec.name}`", "",
+             f"{spec.note}.", "",
+             "| field | value |", "|---|---|",
+             f"| profile / task / dataset | `{spec.profile}` / `{spec.task}` / `{spec.dataset}`"
+             + (f" (tag `{spec.tag}`)" if spec.tag else "") + " |",
+             f"| trained on | {spec.dataset} train split ({source.replace('|', '/')}), {cfg.image_size}x{cfg.image_size}, "
+             f"horizontal flips: {'yes' if cfg.hflip else 'no'} |",
+             f"| network | U-Net dim {cfg.unet_dim}, mults {cfg.dim_mults}, "
+             f"{sum(v.numel() for v in ck['ema'].values()) / 1e6:.2f}M parameters; EMA weights in fp16 |",
+             f"| training | {ck['step']} steps, batch {cfg.batch_size} x {cfg.grad_accum}, Adam lr {cfg.lr}, "
+             f"EMA {cfg.ema_decay}, {'bf16 autocast' if cfg.bf16 else 'fp32'}, "
+             f"{ck.get('wall_s', float('nan')) / 60:.0f} min of training on the machine that trained it |",
+             f"| config hash | `{cfg.hash}` (checked on load) |",
+             f"| weights | `{spec.weights().relative_to(REPO_ROOT) if spec.weights().is_relative_to(REPO_ROOT) else spec.weights()}` |"]
+    if m:
+        lines += ["", f"Measured on {m.get('N')} held-out test images (table {TABLE_OF[spec.task]} of "
+                  f"`results/{spec.profile}/tables/`):", "",
+                  "| column | FID | SSIM | RMSE |", "|---|---|---|---|"]
+        for col in ("Sampled", "Direct"):
+            if f"{col} FID" in m:
+                lines.append(f"| {col} | {m[f'{col} FID']:.2f} | {m[f'{col} SSIM']:.3f} | {m[f'{col} RMSE']:.4f} |")
+    else:
+        lines += ["", "No table row has been measured for this exact model yet."]
+    lines += ["", "## Limits", "",
+              f"- It restores images degraded by this project's `{spec.task}` operator with the {spec.dataset} "
+              "schedule; other blurs, masks or resolutions are outside what it saw.",
+              f"- It knows {spec.dataset} only: {cfg.image_size}x{cfg.image_size} "
+              + ("grey digits, white on black (a dark-on-light image is inverted first, and back after)."
+                 if "mnist" in spec.dataset else "images like its training set."),
+              "- From the fully degraded level (t = T) Direct can only return a conditional mean; Algorithm 2 "
+              "adds detail that is plausible, not necessarily the true image.", ""]
+    if spec.profile == "smoke":
+        lines.insert(-1, "- Smoke scale: trained for minutes, for CI and workshops; its outputs are blurry.")
+    return "\n".join(lines)
+
+
+def write_cards(names=None) -> list[Path]:
+    """Write the card of every shipped model whose weights exist (or of ``names``)."""
+    out = []
+    for s in SHIPPED:
+        if (names is None or s.name in names) and s.weights().exists():
+            atomic_write_text(s.card(), card_text(s))
+            out.append(s.card())
+    return out
+
+
+def device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device

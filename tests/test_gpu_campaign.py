@@ -1,0 +1,75 @@
+"""The GPU campaign (benchmarks/gpu_campaign.py) dry-run on the CPU with tiny sizes, so that it
+cannot rot while no GPU is lent: every stage runs, writes its files, resumes, and the FID stage
+fills in what a GPU machine without the FID weights left pending."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from benchmarks import gpu_campaign as gc
+from colddiff_lib import metrics
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gpu")
+    args = ["--dry-run", "--out", str(out), "--train-s", "0.1", "--chunk", "3", "--n-eval", "12", "--no-fid", "--fp32"]
+    # (--fp32: bf16 autocast is 12x slower than fp32 on CPUs without AVX-512 BF16; same code path)
+    assert gc.main(args + ["--stages", "env,throughput,train"]) == 0
+    first = pd.read_csv(out / "train.csv")
+    assert gc.main(args + ["--stages", "train,eval"]) == 0          # a second call resumes training
+    assert gc.main(["--dry-run", "--out", str(out), "--stages", "fid"]) == 0
+    return out, first
+
+
+def test_env_and_throughput(campaign):
+    out, _ = campaign
+    env = json.loads((out / "env.json").read_text())
+    assert env["torch"] == torch.__version__ and env["dry_run"] is True
+    tp = pd.read_csv(out / "throughput.csv")
+    sizes, precisions, compiles = gc.throughput_grid(True)
+    assert len(tp) == len(sizes) * len(precisions) * len(compiles)
+    assert (tp.images_per_s > 0).all() and (tp.error.isna()).all()
+    assert np.allclose(tp.images_per_s, tp.batch / tp.step_s, rtol=0.01, atol=0.06)   # rounding
+
+
+def test_training_resumes_across_calls(campaign):
+    out, first = campaign
+    tr = pd.read_csv(out / "train.csv")
+    assert list(tr.task) == ["deblur", "inpaint", "deblur", "inpaint"]
+    for task in ("deblur", "inpaint"):
+        a, b = tr[tr.task == task].iloc[0], tr[tr.task == task].iloc[1]
+        assert a.config_hash == b.config_hash
+        assert a.steps_total == a.steps_this_call >= 3                 # at least one chunk
+        assert b.steps_total == a.steps_total + b.steps_this_call    # went on from the checkpoint
+
+
+def test_table_has_paper_column_metrics_and_later_fid(campaign):
+    out, _ = campaign
+    df = pd.read_csv(out / "table_mnist.csv")
+    assert set(zip(df.task, df.column)) == {(t, c) for t in ("deblur", "inpaint") for c in ("Degraded", "Sampled", "Direct")}
+    ref = df.set_index(["task", "column"])["paper FID"]
+    assert ref[("deblur", "Sampled")] == 4.69 and ref[("inpaint", "Sampled")] == 1.61
+    assert np.isnan(ref[("deblur", "Degraded")])                     # unknown stays blank, never zero
+    assert (df.N == 12).all() and (df["train steps"] > 0).all()
+    assert df["FID from"].str.startswith("stage fid").all() and (df.FID > 0).all()
+    # the saved outputs are the ones measured: SSIM/RMSE recomputed from the npz agree (uint8 rounding)
+    for task in ("deblur", "inpaint"):
+        z = np.load(out / f"samples-{task}.npz")
+        x0 = torch.from_numpy(z["original"]).float() / 127.5 - 1
+        for col in ("Degraded", "Sampled", "Direct"):
+            x = torch.from_numpy(z[col]).float() / 127.5 - 1
+            row = df[(df.task == task) & (df.column == col)].iloc[0]
+            assert abs(metrics.rmse(x, x0) - row.RMSE) < 5e-3
+            # FID of the stage equals the library's FID of the same images, computed here
+            fid = metrics.fid_from_features(metrics.extract_features(torch.from_numpy(z[col])),
+                                            metrics.extract_features(torch.from_numpy(z["original"])))
+            assert abs(fid - row.FID) < 1e-2 * max(1.0, fid)
+
+
+def test_bad_stage_is_one_clear_error(capsys):
+    with pytest.raises(SystemExit):
+        gc.main(["--dry-run", "--stages", "warp"])
+    assert "unknown stage(s) warp; valid stages: env, throughput, train, eval, fid" in capsys.readouterr().err

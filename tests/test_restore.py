@@ -1,0 +1,139 @@
+"""Restore and degrade your own images (colddiff_lib.restore), named pretrained models
+(colddiff_lib.pretrained) and their CLI: checked against literal computations, not only run."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colddiff_lib import pretrained
+from colddiff_lib.__main__ import main
+from colddiff_lib.config import get_config
+from colddiff_lib.degradations import build_degradation
+from colddiff_lib.metrics import rmse, ssim
+from colddiff_lib.restore import ImageInputError, degrade_files, load_image, restore_files
+from colddiff_lib.sampling import algorithm2
+from colddiff_lib.training import CheckpointError, export_weights, train
+
+WORKSHOP = "deblur-mnist-workshop"        # committed weights: the tests need no training
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """Three real MNIST test digits as a user would have them: dark on light, not square, larger."""
+    from colddiff_lib.data import load_dataset
+    d = tmp_path_factory.mktemp("digits")
+    x = load_dataset("mnist", "test", image_size=32).all()[:3]
+    for i, a in enumerate(x):
+        u8 = ((1 - a[0]) * 127.5).round().clamp(0, 255).byte().numpy()     # inverted: dark on light
+        Image.fromarray(u8).resize((96, 80), Image.BICUBIC).save(d / f"d{i}.png")
+    return d, x
+
+
+def _read(path):
+    return torch.from_numpy(np.asarray(Image.open(path).convert("L"), dtype=np.float32) / 127.5 - 1)[None, None]
+
+
+def test_load_image_notes_every_conversion(digits):
+    d, _ = digits
+    p = load_image(d / "d0.png", channels=1, size=32, digits=True)
+    assert p.x.shape == (1, 1, 32, 32) and p.inverted
+    assert [n.split(" ")[0] for n in p.notes] == ["centre", "resize", "dark-on-light"]
+    rgb = load_image(d / "d0.png", channels=3, size=32)
+    assert rgb.x.shape == (1, 3, 32, 32) and rgb.notes[0] == "grey -> RGB" and not rgb.inverted
+
+
+def test_degrade_equals_literal_blur(digits, tmp_path):
+    d, _ = digits
+    rec = degrade_files(d / "d1.png", tmp_path / "b.png", task="deblur", dataset="mnist", t=7)
+    assert rec[0]["t"] == 7 and "inverted" in rec[0]["notes"][-1]
+    x = load_image(d / "d1.png", 1, 32, digits=True).x
+    literal = -build_degradation("deblur", "mnist", 32, 1).literal(x, 7)       # t convolutions, then back
+    assert (_read(tmp_path / "b.png") - literal.clamp(-1, 1)).abs().max() <= 1.01 / 127.5   # PNG rounding
+
+
+def test_restore_brings_the_digit_back_and_equals_algorithm2(digits, tmp_path):
+    d, _ = digits
+    degrade_files(d, tmp_path / "blurred", t=10)                               # a folder in, a folder out
+    recs = restore_files(tmp_path / "blurred", tmp_path / "restored", model=WORKSHOP, t=10, progress=False)
+    assert [r["output"].split("/")[-1] for r in recs] == ["d0.png", "d1.png", "d2.png"]
+    for i in range(3):
+        clean = load_image(d / f"d{i}.png", 1, 32, digits=True).x
+        blurred = -_read(tmp_path / "blurred" / f"d{i}.png")
+        restored = -_read(tmp_path / "restored" / f"d{i}.png")
+        assert rmse(restored, clean) < rmse(blurred, clean)                  # the digit comes back
+        assert ssim(restored, clean) > ssim(blurred, clean) + 0.2
+    # the command is Algorithm 2 with the named model, nothing else
+    model, info = pretrained.load(WORKSHOP)
+    D = build_degradation("deblur", "mnist", 32, 1)
+    with torch.no_grad():
+        ref = algorithm2(lambda x, s: model(x, s), D, -_read(tmp_path / "blurred" / "d0.png"), t_start=10)
+    assert (-_read(tmp_path / "restored" / "d0.png") - ref.clamp(-1, 1)).abs().max() <= 1.01 / 127.5
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(model="nope"), "unknown model 'nope'; known models: deblur-mnist"),
+    (dict(model=WORKSHOP, t=21), "t out of range: must be in 1..20"),
+    (dict(model=WORKSHOP, t=2.5), "t must be an integer in 1..20"),
+    (dict(model=WORKSHOP, sampler="ddim"), "unknown sampler 'ddim' for restoration; valid samplers"),
+])
+def test_restore_bad_arguments(digits, tmp_path, kw, msg):
+    d, _ = digits
+    with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(".", r"\.")):
+        restore_files(d / "d0.png", tmp_path / "o.png", **kw)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_files(digits, tmp_path):
+    d, _ = digits
+    (tmp_path / "bad.png").write_text("not an image")
+    with pytest.raises(ImageInputError, match="cannot read .*bad.png as an image"):
+        degrade_files(tmp_path / "bad.png", tmp_path / "o.png")
+    with pytest.raises(ImageInputError, match="no such file or folder"):
+        degrade_files(tmp_path / "missing.png", tmp_path / "o.png")
+    with pytest.raises(ImageInputError, match="need an output folder"):
+        degrade_files([d / "d0.png", d / "d1.png"], tmp_path / "o.png")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImageInputError, match="holds no images"):
+        degrade_files(tmp_path / "empty", tmp_path / "out")
+
+
+def test_cli_restore_prints_notes_and_errors_in_one_line(digits, tmp_path, capsys):
+    d, _ = digits
+    assert main(["degrade", str(d / "d2.png"), str(tmp_path / "b.png"), "--t", "10"]) == 0
+    assert main(["restore", str(tmp_path / "b.png"), str(tmp_path / "r.png"), "--model", WORKSHOP, "--t", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "-> " + str(tmp_path / "r.png") + " at t=10 (dark-on-light" in out and (tmp_path / "r.png").exists()
+    assert main(["restore", str(tmp_path / "b.png"), str(tmp_path / "x.png"), "--model", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unknown model 'nope'")
+
+
+def test_named_models_list_load_and_check_hash(tmp_path):
+    df = pretrained.list_models()
+    assert {"deblur-mnist", "inpaint-mnist", WORKSHOP, "deblur-mnist-smoke"} <= set(df.name)
+    smoke = df[df.name == "deblur-mnist-smoke"].iloc[0]
+    assert smoke.available and smoke["Sampled FID"] > 0 and smoke.N > 0        # its table row
+    model, info = pretrained.load("deblur-mnist-smoke")
+    assert info["config_hash"] == get_config("smoke", task="deblur").hash and info["step"] == 200
+    # a user's checkpoint: registered after its hash is checked, then loadable by name
+    cfg = get_config("smoke", task="deblur", train_steps=2, unet_dim=8, progress=False, results_dir=str(tmp_path))
+    ck = train(cfg, checkpoint=tmp_path / "mine.pt")
+    pretrained.register("my-deblur", tmp_path / "mine.pt", "smoke", "deblur", "mnist", results_dir=tmp_path,
+                        train_steps=2, unet_dim=8)
+    assert json.loads((tmp_path / "registry.json").read_text())[0]["name"] == "my-deblur"
+    m2, i2 = pretrained.load("my-deblur", results_dir=tmp_path)
+    assert i2["step"] == ck["step"] == 2
+    with pytest.raises(CheckpointError, match="trained with another config"):
+        pretrained.register("wrong", tmp_path / "mine.pt", "smoke", "deblur", "mnist", results_dir=tmp_path)
+    with pytest.raises(ValueError, match="shipped model's name"):
+        pretrained.register(WORKSHOP, tmp_path / "mine.pt", "smoke", "deblur", "mnist", results_dir=tmp_path)
+    export_weights(ck, tmp_path / "w.pt")
+    assert pretrained.load_checkpoint(tmp_path / "w.pt", cfg)["step"] == 2
+
+
+def test_model_card_states_training_and_metrics():
+    text = pretrained.card_text(pretrained.get_spec("deblur-mnist-smoke"))
+    assert "200 steps" in text and "`08183f4d88ffc61c`" in text and "| Sampled | 335.35 |" in text
+    assert "Smoke scale" in text and "## Limits" in text
