@@ -260,8 +260,7 @@ def run_restoration_table(table: int, task: str, datasets, profile: str, title: 
     """Everything a Tables 1-4 notebook shows: rows for each dataset, table files, an example-image
     figure per dataset and a FID plot.  Returns (table, {dataset: example images})."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
-    from .plotting import image_rows, savefig
+    from .plotting import image_rows, metric_bars, savefig
     rows, examples = [], {}
     for ds in datasets:
         cfg = get_config(profile, task=task, dataset=ds, **overrides)
@@ -272,15 +271,7 @@ def run_restoration_table(table: int, task: str, datasets, profile: str, title: 
         savefig(fig, f"table{table}_{task}_{ds}_examples", profile)
         plt.close(fig)
     df = write_table(rows, table, profile, title)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    for ax, m in zip(axes, ("FID", "SSIM", "RMSE")):
-        sns.barplot(data=df, x="dataset", y=m, hue="column", ax=ax, hue_order=list(COLUMNS))
-        ax.set_title(f"{m} ({'lower' if m != 'SSIM' else 'higher'} is better)")
-        ax.tick_params(axis="x", labelsize=7)
-        if ax is not axes[-1]:
-            ax.get_legend().remove()
-    fig.suptitle(f"Table {table}: {title} (profile {profile})")
-    fig.tight_layout()
+    fig = metric_bars(df, f"Table {table}: {title} (profile {profile})", COLUMNS)
     savefig(fig, f"table{table}_metrics", profile)
     return df, examples
 

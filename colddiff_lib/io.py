@@ -13,6 +13,7 @@ def atomic_write(path: str | os.PathLike, write: Callable, mode: str = "wb") -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())          # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
@@ -29,3 +30,9 @@ def atomic_write(path: str | os.PathLike, write: Callable, mode: str = "wb") -> 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text), mode="w")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

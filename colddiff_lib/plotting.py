@@ -68,3 +68,20 @@ def grid(images: torch.Tensor, nrow: int, title: str | None = None, scale: float
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def metric_bars(df, title: str, columns=("Degraded", "Sampled", "Direct")):
+    """FID / SSIM / RMSE bars per dataset and column, one legend outside the axes (hiding no bar)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, m in zip(axes, ("FID", "SSIM", "RMSE")):
+        sns.barplot(data=df, x="dataset", y=m, hue="column", ax=ax, hue_order=list(columns))
+        ax.set_title(f"{m} ({'lower' if m != 'SSIM' else 'higher'} is better)")
+        ax.tick_params(axis="x", labelsize=7)
+        ax.get_legend().remove()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), title="column")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -89,6 +89,12 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         atomic_write(p, boom)
     assert p.read_bytes() == b"old" and [q.name for q in tmp_path.iterdir()] == ["x.bin"]
+    mask = os.umask(0o022)
+    try:
+        atomic_write(p, lambda f: f.write(b"new"))
+    finally:
+        os.umask(mask)
+    assert os.stat(p).st_mode & 0o777 == 0o644                  # the umask's mode, not mkstemp's 0600
 
 
 def test_short_training_restores_better_than_degraded(tmp_path):
