@@ -134,6 +134,10 @@ def test_named_models_list_load_and_check_hash(tmp_path):
 
 
 def test_model_card_states_training_and_metrics():
-    text = pretrained.card_text(pretrained.get_spec("deblur-mnist-smoke"))
-    assert "200 steps" in text and "`08183f4d88ffc61c`" in text and "| Sampled | 335.35 |" in text
+    spec = pretrained.get_spec("deblur-mnist-smoke")
+    text = pretrained.card_text(spec)
+    import pandas as pd
+    t1 = pd.read_csv(spec.config().results_path / "tables" / "table1.csv")      # the card shows the table's row
+    fid = t1[(t1.dataset == "mnist") & (t1.column == "Sampled")].FID.iloc[0]
+    assert "200 steps" in text and "`08183f4d88ffc61c`" in text and f"| Sampled | {fid:.2f} |" in text
     assert "Smoke scale" in text and "## Limits" in text
