@@ -11,10 +11,20 @@ import time
 import pandas as pd
 import torch
 
-from colddiff_lib.config import REPO_ROOT
-from colddiff_lib.io import atomic_write_text
+import tempfile
 
-OUT = REPO_ROOT / "results" / "bench"
+from colddiff_lib import metrics as M
+from colddiff_lib.config import get_config, results_root
+from colddiff_lib.data import fixed_subset
+from colddiff_lib.io import atomic_write_text
+from colddiff_lib.metrics import rmse
+from colddiff_lib.objectives import EpsilonLoss
+from colddiff_lib.sampling import algorithm2, direct
+from colddiff_lib.tasks import build_degradation, build_model, load_data, make_degradation
+from colddiff_lib.training import model_from_checkpoint, train
+from colddiff_lib.unet import Unet
+
+OUT = results_root() / "bench"      # the configs' output root (results_dir), like every writer
 
 
 def timeit(fn, repeat=3, warmup=1):
@@ -37,7 +47,6 @@ def save(name, rows):
 
 def bench_blur(quick):
     """D(x0, t), CelebA schedule (T=200, 15x15, reflect), 128x128, batch 32: FFT vs literal convolutions."""
-    from colddiff_lib.degradations import build_degradation
     D = build_degradation("deblur", "celeba", 128, 3)
     x = torch.rand(32, 3, 128, 128) * 2 - 1
     rows = []
@@ -53,8 +62,6 @@ def bench_blur(quick):
 
 def bench_alg2(quick):
     """A whole Algorithm-2 run at T=200 with a cheap stand-in network: FFT D vs literal D."""
-    from colddiff_lib.degradations import build_degradation
-    from colddiff_lib.sampling import algorithm2
     size, batch = (64, 4)
     D = build_degradation("deblur", "celeba", size, 3)
     net = torch.nn.Conv2d(3, 3, 3, padding=1)
@@ -81,7 +88,6 @@ def bench_train(quick):
     """Training throughput of the paper's MNIST configuration, fp32 vs bf16 autocast, with GFLOP/s."""
     import torch.nn.functional as F
     from torch.utils.flop_counter import FlopCounterMode
-    from colddiff_lib.unet import Unet
     model = Unet(64, (1, 2, 4, 8), 1)
     opt = torch.optim.Adam(model.parameters(), lr=2e-5)
     x, t = torch.rand(32, 1, 32, 32) * 2 - 1, torch.randint(1, 21, (32,))
@@ -118,7 +124,6 @@ def bench_train(quick):
 def bench_fid(quick):
     """FID features on CPU: the library's path vs torch-fidelity's default path, same images."""
     import torch_fidelity
-    from colddiff_lib import metrics as M
     n = 32 if quick else 96
     u = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
 
@@ -148,12 +153,6 @@ def bench_fid(quick):
 
 def bench_bf16ab(quick):
     """A/B: smoke deblurring (MNIST) trained in fp32 and in bf16, two seeds each: RMSE of Direct."""
-    from colddiff_lib.config import get_config
-    from colddiff_lib.data import test_subset
-    from colddiff_lib.metrics import rmse
-    from colddiff_lib.sampling import direct
-    from colddiff_lib.training import load_data, make_degradation, model_from_checkpoint, train
-    import tempfile
     rows = []
     for bf16 in (False, True):
         for seed in (0, 1):
@@ -162,7 +161,7 @@ def bench_bf16ab(quick):
             with tempfile.TemporaryDirectory() as d:
                 ck = train(cfg, checkpoint=os.path.join(d, "ab.pt"))
             R = model_from_checkpoint(ck, cfg)
-            x0 = test_subset(load_data(cfg, "test"), 200).all()
+            x0 = fixed_subset(load_data(cfg, "test"), 200).all()
             D = make_degradation(cfg, 1)
             with torch.no_grad():
                 r1 = rmse(direct(R, D, D(x0, 1), t_start=1), x0)
@@ -176,13 +175,10 @@ def bench_bf16ab(quick):
 def bench_layout(quick):
     """Training step of the workshop's epsilon model (smoke ddpm config: dim 32, mults 1,2,2, batch 64),
     NCHW vs channels-last, fp32 and bf16 autocast, side by side."""
-    from colddiff_lib.config import get_config
-    from colddiff_lib.hot import EpsObjective
-    from colddiff_lib.training import build_model
     cfg = get_config("smoke", task="ddpm")
     x0 = torch.rand(cfg.batch_size, 1, 32, 32) * 2 - 1
     y = torch.randint(0, 10, (cfg.batch_size,))
-    objective = EpsObjective()
+    objective = EpsilonLoss()
     rows = []
     for bf16 in (False, True):
         per = {}
@@ -196,7 +192,8 @@ def bench_layout(quick):
 
             def step():
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    loss = objective(model, x0, y, gen, 0, cfg.batch_size, "cpu")
+                    t, state = objective.draw(x0, gen)
+                    loss = objective(model, x0, t, state, y)
                 loss.backward()
                 opt.step()
                 opt.zero_grad()

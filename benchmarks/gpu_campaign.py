@@ -42,11 +42,13 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from colddiff_lib import experiments, metrics
-from colddiff_lib.config import REPO_ROOT, get_config
+from colddiff_lib import experiments, metrics, reporting
+from colddiff_lib.common import has_tabulate
+from colddiff_lib.config import get_config, results_root
 from colddiff_lib.data import load_dataset, mnist_from_package
 from colddiff_lib.io import atomic_write, atomic_write_text
-from colddiff_lib.training import load_checkpoint, load_data, model_from_checkpoint, train
+from colddiff_lib.tasks import load_data
+from colddiff_lib.training import load_checkpoint, model_from_checkpoint, train
 from colddiff_lib.unet import Unet
 
 STAGES = ("env", "throughput", "train", "eval", "fid")
@@ -60,16 +62,9 @@ def _say(*a):
 def _table(df: pd.DataFrame, out: Path, name: str, title: str) -> None:
     atomic_write_text(out / f"{name}.csv", df.to_csv(index=False))
     shown = df.astype(object).where(df.notna(), "")
-    body = shown.to_markdown(index=False) if _has_tabulate() else shown.to_string(index=False)
+    body = shown.to_markdown(index=False) if has_tabulate() else shown.to_string(index=False)
     atomic_write_text(out / f"{name}.md", f"# {title}\n\n{body}\n")
 
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-        return True
-    except ImportError:
-        return False
 
 
 def _sync(device):
@@ -244,7 +239,7 @@ def stage_eval(a, out: Path, device) -> pd.DataFrame:
             r.update(task=task, **{"sampling s": round(sample_s, 1), "eval s": round(time.perf_counter() - t0, 1),
                                    "bf16": cfg.bf16, "FID from": "here" if use_fid else "pending (stage fid)"})
         all_rows += rows
-        _say("eval:", experiments.summary(pd.DataFrame(rows)))
+        _say("eval:", reporting.summary(pd.DataFrame(rows)))
         _write_mnist_table(pd.DataFrame(all_rows), out)
     return pd.DataFrame(all_rows)
 
@@ -324,7 +319,7 @@ def main(argv=None) -> int:
     for name, v in (("--train-s", a.train_s), ("--chunk", a.chunk), ("--n-eval", a.n_eval), ("--eval-batch", a.eval_batch)):
         if v <= 0:
             p.error(f"{name} must be positive, got {v}")
-    out = Path(a.out) if a.out else REPO_ROOT / "results" / ("gpu-dry-run" if a.dry_run else "gpu")
+    out = Path(a.out) if a.out else results_root() / ("gpu-dry-run" if a.dry_run else "gpu")
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type != "cuda" and not a.dry_run:

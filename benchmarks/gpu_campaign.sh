@@ -10,7 +10,7 @@ if [ -d .gpu/wheels ] && ! $PY -c "import pytorch_msssim" 2>/dev/null; then
   $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/colddiff-site .gpu/wheels/*.whl || exit 1
   export PYTHONPATH=/tmp/colddiff-site${PYTHONPATH:+:$PYTHONPATH}
 fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 COLDDIFF_PROGRESS=0
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 CI=true
 [ -d .gpu/data/MNIST/raw ] && export COLDDIFF_DATA=$PWD/.gpu/data
 $PY -m benchmarks.gpu_campaign "$@"
 rc=$?

@@ -1,9 +1,23 @@
 """colddiff: the reproducible companion to "Cold Diffusion" (Bansal et al., 2022).
 
 Modules, one concept each:
-``config`` (profiles), ``data`` (datasets), ``degradations`` (D), ``unet`` (R),
-``training`` (l1 training, EMA, checkpoints), ``sampling`` (direct, Algorithms 1 and 2),
-``metrics`` (FID/KID/SSIM/RMSE), ``experiments`` (tables), ``plotting`` (figures), ``hot``
-(the hot-diffusion workshop).
+
+* ``config``        frozen configs: the profiles smoke / cpu / paper, overrides, validation;
+* ``tasks``         the list of tasks; per task its data, degradation D (published schedule),
+                    objective and network;
+* ``data``          datasets (MNIST, Fashion-MNIST, CIFAR-10, CelebA, AFHQ, labelled stand-ins);
+* ``degradations``  the operators D(x0, t) (blur, masks, super-resolution, snow, decolorisation, mixing);
+* ``unet``          the restoration network R (the paper's U-Net);
+* ``objectives``    the training losses (the paper's l1; the workshop's epsilon loss);
+* ``training``      the training loop, EMA, atomic checkpoints, exact resume;
+* ``sampling``      the samplers: direct, Algorithm 1, Algorithm 2, estimated noise;
+* ``metrics``       FID / KID / SSIM / RMSE;
+* ``experiments``   running the paper's evaluations; ``reporting`` tables, paper values, claims;
+* ``plotting``      figures (one ``savefig``);
+* ``ddpm``          the workshop's DDPM (Gaussian-noise diffusion with an epsilon model), not the
+                    paper's "hot" task, which is the cold ``Mixing`` degradation;
+* ``pretrained``, ``restore``  named models and restoring your own images;
+* ``env``           the environment variables read at the edges (CLI, make, notebooks);
+* ``common``, ``io``, ``paths``  small shared helpers, atomic writes, default folders.
 """
 __version__ = "0.1.0"

@@ -17,12 +17,22 @@ import ast
 import os
 import sys
 
+import torch
+import torch.distributed as dist
+
+from . import env, pretrained
+from .config import get_config
+from .data import load_dataset
+from .metrics import fid_weights_path
+from .restore import ImageInputError, degrade_files, restore_files
+from .training import export_weights, train
+
 
 def _parse_set(items):
     out = {}
     for it in items or []:
         if "=" not in it:
-            raise SystemExit(f"error: --set wants key=value, got {it!r}")
+            raise ValueError(f"--set wants key=value, got {it!r}")
         k, v = it.split("=", 1)
         try:
             out[k] = ast.literal_eval(v)
@@ -69,22 +79,14 @@ def main(argv=None) -> int:
     da.add_argument("--image-size", type=int, default=32)
     a = p.parse_args(argv)
 
-    from .config import get_config
-    from .data import DataError
-    from .degradations import DegradationError
-    from .training import CheckpointError
-
     try:
         if a.cmd == "prepare-fid":
-            from .metrics import fid_weights_path
             print(f"FID Inception weights ready: {fid_weights_path()}")
         elif a.cmd == "data":
-            from .data import load_dataset
             for split in ("train", "test"):
-                ds = load_dataset(a.name, split, image_size=a.image_size, download=a.download)
+                ds = load_dataset(a.name, split, image_size=a.image_size, download=a.download, root=env.data_root())
                 print(f"{ds.name} {split}: {len(ds)} images, {ds.channels} channel(s), from {ds.source}")
         elif a.cmd in ("restore", "degrade"):
-            from .restore import ImageInputError, degrade_files, restore_files
             t = None if a.t is None else (int(a.t) if float(a.t).is_integer() else a.t)
             try:
                 if a.cmd == "restore":
@@ -98,7 +100,6 @@ def main(argv=None) -> int:
                 note = f" ({'; '.join(r['notes'])})" if r["notes"] else ""
                 print(f"{r['input']} -> {r['output']} at t={r['t']}{note}")
         elif a.cmd == "models":
-            from . import pretrained
             if a.cards:
                 for p in pretrained.write_cards():
                     print(f"wrote {p}")
@@ -109,35 +110,52 @@ def main(argv=None) -> int:
             over.update(task=a.task, dataset=a.dataset)
             if a.tag:
                 over["tag"] = a.tag
-            if a.steps:
+            if a.steps is not None:
                 over["train_steps"] = a.steps
             if a.no_progress:
                 over["progress"] = False
+            over.update(env.config_overrides())
             cfg = get_config(a.profile, **over)
+            _warn_if_paper_on_cpu(cfg)
             _maybe_init_distributed()
-            from .training import train
             if a.force and a.checkpoint is None and cfg.checkpoint_path.exists():
                 cfg.checkpoint_path.unlink()
             ck = train(cfg, checkpoint=a.checkpoint, resume=not a.force)
             path = a.checkpoint or cfg.checkpoint_path
-            from .training import export_weights
             if a.checkpoint is None and ck["step"] >= cfg.train_steps and (a.force or not cfg.weights_path.exists()):
                 export_weights(ck, cfg.weights_path)                # the EMA weights `restore` and notebooks use
                 print(f"exported EMA weights (fp16) to {cfg.weights_path}")
             last = sum(ck["losses"][-20:]) / max(1, len(ck["losses"][-20:]))
             print(f"trained {cfg.run_name} to step {ck['step']} in {ck['wall_s']:.0f}s "
                   f"(recent l1 {last:.4f}); checkpoint {path}")
-    except (DataError, DegradationError, CheckpointError, ValueError, TypeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted: checkpoints are written atomically; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    except Exception as e:      # every error is one line; COLDDIFF_TRACEBACK=1 shows the traceback
+        if os.environ.get("COLDDIFF_TRACEBACK", "") == "1":
+            raise
+        print(f"error: {e}" if isinstance(e, (ValueError, TypeError, RuntimeError, OSError, KeyError))
+              else f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+# the measured cost of one paper-profile training step (dim 64, batch 32 x 2 accumulated) on 2 CPU cores
+PAPER_CPU_S_PER_STEP = 8.0
+
+
+def _warn_if_paper_on_cpu(cfg):
+    if cfg.profile == "paper" and not torch.cuda.is_available():
+        h = cfg.train_steps * PAPER_CPU_S_PER_STEP / 3600
+        print(f"warning: the paper profile on a CPU: {cfg.train_steps} steps at about {PAPER_CPU_S_PER_STEP:.0f} s "
+              f"each is about {h:,.0f} hours; use a GPU, or --profile cpu (about an hour per MNIST model)",
+              file=sys.stderr)
 
 
 def _maybe_init_distributed():
     """Under torchrun (WORLD_SIZE > 1) join the process group: nccl on GPUs, gloo on CPUs."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        import torch
-        import torch.distributed as dist
         if not dist.is_initialized():
             backend = "nccl" if torch.cuda.is_available() else "gloo"
             if torch.cuda.is_available():

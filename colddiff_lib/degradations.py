@@ -11,8 +11,8 @@ Every degradation:
 * provides what generation needs from the fully degraded state: :meth:`fit_prior` on training
   images and :meth:`prior`, which draws x_T (and its state).
 
-``build_degradation(task, dataset, ...)`` returns the published schedule for a (task, dataset)
-pair; ``DEGRADATIONS`` is the plain registry of classes.
+``DEGRADATIONS`` is the plain registry of the classes; the published schedule of each
+(task, dataset) pair is in :mod:`colddiff_lib.tasks` (``build_degradation``).
 """
 from __future__ import annotations
 
@@ -69,9 +69,19 @@ class Degradation:
             raise DegradationError(
                 f"{self.name} expects images of shape (N, {want[0]}, {want[1]}, {want[2]}), got {got}; "
                 f"resize/convert the images or build the degradation with channels=..., image_size=...")
-        return x if x.is_floating_point() else x.float()
+        if not x.is_floating_point():
+            raise DegradationError(f"{self.name} expects float images in [-1, 1], got dtype {x.dtype}; "
+                                   "convert 8-bit images with x.float() / 127.5 - 1")
+        if x.shape[0] == 0:
+            raise DegradationError(f"{self.name} got an empty batch (0 images); pass at least one image")
+        if not bool(torch.isfinite(x).all()):
+            raise DegradationError(f"{self.name} got images with NaN or infinite pixels; clean the input "
+                                   "(e.g. torch.nan_to_num) before degrading it")
+        return x
 
     def check_t(self, t, n: int, device) -> torch.Tensor:
+        if isinstance(t, bool) or (torch.is_tensor(t) and t.dtype == torch.bool):
+            raise DegradationError(f"t must be an integer in 0..{self.T}, got the boolean {t!r}")
         t = torch.as_tensor(t, device=device)
         if t.is_floating_point() and not torch.equal(t, t.round()):
             raise DegradationError(f"t must be an integer in 0..{self.T}, got {t.tolist()}")
@@ -506,69 +516,3 @@ DEGRADATIONS = {
     "mixing": Mixing,
     "linear": LinearShift,
 }
-
-
-# ============================================================================================
-# published schedules
-# ============================================================================================
-def family(dataset: str) -> str:
-    """Which published schedule a dataset uses (stand-ins use their real dataset's)."""
-    base = dataset.replace("-standin", "")
-    return {"fashion-mnist": "mnist"}.get(base, base)
-
-
-def _steps(T, fn):
-    # the official code indexes steps from 0: step t (1..T) uses fn(t - 1)
-    return [fn(i) for i in range(T)]
-
-
-def build_degradation(task: str, dataset: str, image_size: int, channels: int, T: int | None = None,
-                      source: torch.Tensor | None = None) -> Degradation:
-    """The paper's degradation for (task, dataset); ``T`` overrides the published number of steps
-    (per-step schedules are truncated or extended by their formula)."""
-    fam = family(dataset)
-    S, C = image_size, channels
-
-    def pick(default):
-        return int(T) if T is not None else default
-
-    if task == "deblur":
-        if fam == "mnist":
-            n = pick(20)        # the code's README (the paper's text says 40)
-            return Blur(n, C, S, 11, [7.0] * n, "circular")
-        if fam == "cifar10":
-            n = pick(50)
-            return Blur(n, C, S, 11, _steps(n, lambda i: 0.35 + i / 100), "reflect")
-        if fam in ("celeba", "afhq"):
-            n = pick(200)
-            return Blur(n, C, S, 15, _steps(n, lambda i: math.exp(0.01 * i)), "reflect")
-    if task == "blurgen":
-        n = pick(300)
-        return Blur(n, C, S, 27, _steps(n, lambda i: math.exp(0.01 * i)), "circular", final_mean=True, quantize=True)
-    if task == "inpaint":
-        if fam in ("mnist", "cifar10"):
-            return GaussianMask(pick(50), C, S, kernel_std=0.1, initial=11, random_centre=True)
-        if fam in ("celeba", "afhq"):   # published for 128x128; widths scale with the image
-            return GaussianMask(pick(100), C, S, kernel_std=0.2 * S / 128, initial=1, random_centre=False)
-    if task == "inpaintgen":
-        return GaussianMask(pick(750), C, S, kernel_std=0.05 * S / 128, initial=1, random_centre=False, fill="colour")
-    if task == "superres":
-        smallest = 8 if fam in ("celeba", "afhq") and S >= 128 else 4
-        return SuperResolution(pick(int(round(math.log2(S / smallest)))), C, S)
-    if task == "superresgen":
-        return SuperResolution(pick(int(round(math.log2(S / 2)))), C, S)
-    if task == "snow":
-        thr, sig = (0.55, 20.0) if fam in ("celeba", "afhq") else (0.7, 16.0)
-        return Snow(pick(200), C, S, threshold_T=thr, sigma_T=sig)
-    if task == "decolor":
-        return Decolorization(pick(20), C, S)
-    if task == "hot":
-        return Mixing(pick(200), C, S)
-    if task == "animorph":
-        if source is None:
-            raise DegradationError("animorph needs source images (e.g. AFHQ or 'afhq-standin') as `source`")
-        return Mixing(pick(200), C, S, source=source, source_name="animal")
-    valid = "deblur, blurgen, inpaint, inpaintgen, superres, superresgen, snow, decolor, hot, animorph"
-    if task not in valid.split(", "):
-        raise DegradationError(f"unknown task {task!r}; valid tasks: {valid}")
-    raise DegradationError(f"no published {task} schedule for dataset {dataset!r}")

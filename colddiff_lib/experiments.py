@@ -1,58 +1,29 @@
-"""The paper's experiments as library calls, so that notebooks stay short.
+"""The paper's experiments as library calls (running them; reporting is :mod:`colddiff_lib.reporting`).
 
-* :func:`restoration_rows`  one dataset of Tables 1-4: Degraded / Sampled (Algorithm 2) / Direct,
-  FID / SSIM / RMSE on held-out test images;
-* :func:`generation_rows`   Table 5: FID of samples generated from the fully degraded state;
-* :func:`write_table`       results/<profile>/tables/tableN.{csv,md}, the paper's values beside ours;
-* :func:`claims`            the paper's qualitative claims, checked on a table.
+* :func:`degrade_and_restore`  the evaluation of Tables 1-4 step by step: x_T = D(x0, T), then
+  Sampled (Algorithm 2) and Direct (one application of R) on held-out test images;
+* :func:`metric_rows`          FID / SSIM / RMSE of each column, beside the paper's FID;
+* :func:`restoration_rows`     both, for one dataset of a table;
+* :func:`compare_algorithms`   Algorithm 1 vs Algorithm 2 on a trained model;
+* :func:`generate`, :func:`generation_rows`  Table 5: samples from the fully degraded state and their FID.
+
+Every function that needs a trained network takes ``force`` (retrain from scratch).
 """
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
 
 from . import metrics
-from .config import Config, get_config
-from .data import test_subset
-from .io import atomic_write_text
-from .sampling import algorithm1, algorithm2, batched, direct, estimated_noise
-from .training import load_data, make_degradation, train_or_load
-
-REFERENCE_CSV = Path(__file__).parent / "reference" / "paper_reference.csv"
-PAPER_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "celeba": "CelebA", "afhq": "AFHQ"}
-COLUMNS = ("Degraded", "Sampled", "Direct")
-
-
-_YES, _NO = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
-
-
-def force_from_env() -> bool:
-    """COLDDIFF_FORCE (make's FORCE): 1/true/yes/on retrain, 0/false/no/off (or unset) do not;
-    anything else is refused rather than guessed."""
-    v = os.environ.get("COLDDIFF_FORCE", "0").strip().lower()
-    if v not in _YES + _NO:
-        raise ValueError(f"COLDDIFF_FORCE={v!r} is not a yes/no value; use 1 to retrain or 0 (FORCE=1 / FORCE=0 with make)")
-    return v in _YES
-
-
-def paper_name(dataset: str) -> str:
-    base = dataset.replace("-standin", "")
-    return PAPER_NAMES.get(base, base)
-
-
-def paper_reference() -> pd.DataFrame:
-    """The verified values of the paper's tables; a blank means unknown (NaN), never zero."""
-    return pd.read_csv(REFERENCE_CSV, dtype={"value": float})
-
-
-def paper_value(table: int, dataset: str, column: str, metric: str):
-    ref = paper_reference()
-    hit = ref[(ref.table == table) & (ref.dataset == paper_name(dataset)) & (ref.column == column) & (ref.metric == metric)]
-    return float(hit.value.iloc[0]) if len(hit) and pd.notna(hit.value.iloc[0]) else float("nan")
+from .common import state_to
+from .config import Config
+from .data import fixed_subset
+from .reporting import paper_value
+from .sampling import SAMPLERS, algorithm1, algorithm2, batched, direct
+from .tasks import get_task, load_data, make_degradation
+from .training import train_or_load
 
 
 def _R(model):
@@ -62,20 +33,29 @@ def _R(model):
 # --------------------------------------------------------------------------------------------
 # Tables 1-4 (and decolorisation)
 # --------------------------------------------------------------------------------------------
+def test_images(cfg: Config, n: int):
+    """A fixed, seeded subset of ``n`` held-out test images (all of them if n is larger): (x0, test set)."""
+    test = load_data(cfg, "test")
+    return fixed_subset(test, min(n, len(test)), seed=cfg.seed).all(), test
+
+
+def fully_degrade(cfg: Config, D, x0: torch.Tensor):
+    """x_T = D(x0, T), with the per-image randomness (masks, snow) seeded from the config: (x_T, state)."""
+    state = state_to(D.sample_state(x0.shape[0], torch.Generator().manual_seed(cfg.seed + 1)), x0.device)
+    return D(x0, D.T, state), state
+
+
 def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None, batch_size: int = 128):
     """The paper's evaluation, step by step, on ``n`` held-out test images:
 
     x_T = D(x0, T); Sampled = Algorithm 2 from x_T; Direct = R(x_T, T).
     Returns (x0, {"Degraded": x_T, "Sampled": ..., "Direct": ...}, the test set, D)."""
-    test = load_data(cfg, "test")
-    n = min(n, len(test))
-    sub = test_subset(test, n, seed=cfg.seed)
     device = next(model.parameters()).device
-    x0 = sub.all().to(device)
-    D = make_degradation(cfg, sub.channels)
-    state = _to(D.sample_state(n, torch.Generator().manual_seed(cfg.seed + 1)), device)
-    xT = D(x0, D.T, state)                                         # x_T = D(x0, T)
-    R = _R(model)
+    x0, test = test_images(cfg, n)
+    x0 = x0.to(device)
+    D = make_degradation(cfg, x0.shape[1])
+    xT, state = fully_degrade(cfg, D, x0)                          # x_T = D(x0, T)
+    R = _R(model)                                                  # x0_hat = R(x_s, s)
     outs = {"Degraded": xT,
             "Sampled": batched(algorithm2, R, D, xT, state, batch_size=batch_size, progress=progress),
             "Direct": batched(direct, R, D, xT, state, batch_size=batch_size)}
@@ -92,18 +72,18 @@ def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: in
         m = metrics.evaluate(x0, x, ref, fid=fid)
         rows.append({"table": table, "dataset": cfg.dataset, "column": col, **{k: round(v, 4) for k, v in m.items()},
                      "paper FID": paper_value(table, cfg.dataset, col, "FID"),
-                     "N": n, "reference": f"{cfg.dataset} test (N={n})", "T": T,
+                     "N": n, "reference": f"{cfg.dataset} test (N={n}; {test.source})", "T": T,
                      "profile": cfg.profile, "train steps": info["step"], "train s": round(info["wall_s"], 1),
                      "eval s": None})
     return rows
 
 
 def restoration_rows(cfg: Config, table: int, n_eval: int | None = None, keep: int = 8,
-                     progress: bool | None = None) -> tuple[list[dict], dict]:
+                     progress: bool | None = None, force: bool = False) -> tuple[list[dict], dict]:
     """Train (or load) R for ``cfg`` and evaluate Degraded / Sampled / Direct on held-out images.
 
     Returns the table rows and a dict of example images (x0, Degraded, Sampled, Direct)."""
-    model, info = train_or_load(cfg, force=force_from_env(), progress=progress)
+    model, info = train_or_load(cfg, force=force, progress=progress)
     t0 = time.perf_counter()
     x0, outs, test, D = degrade_and_restore(cfg, model, n_eval or cfg.n_eval, progress=progress)
     rows = metric_rows(cfg, table, x0, outs, test, info, D.T)
@@ -114,18 +94,10 @@ def restoration_rows(cfg: Config, table: int, n_eval: int | None = None, keep: i
     return rows, images
 
 
-def _to(state, device):
-    if state is None:
-        return None
-    if isinstance(state, dict):
-        return {k: v.to(device) for k, v in state.items()}
-    return state.to(device)
-
-
-def compare_algorithms(cfg: Config, n_eval: int = 64, t_start: int | None = None) -> pd.DataFrame:
+def compare_algorithms(cfg: Config, n_eval: int = 64, t_start: int | None = None, force: bool = False) -> pd.DataFrame:
     """Algorithm 1 vs Algorithm 2 (and Direct) on one trained model: RMSE and SSIM vs x0."""
-    model, _ = train_or_load(cfg, force=force_from_env())
-    sub = test_subset(load_data(cfg, "test"), n_eval, seed=cfg.seed)
+    model, _ = train_or_load(cfg, force=force)
+    sub = fixed_subset(load_data(cfg, "test"), n_eval, seed=cfg.seed)
     x0 = sub.all()
     D = make_degradation(cfg, sub.channels)
     state = D.sample_state(len(sub), torch.Generator().manual_seed(cfg.seed + 1))
@@ -142,144 +114,35 @@ def compare_algorithms(cfg: Config, n_eval: int = 64, t_start: int | None = None
 # --------------------------------------------------------------------------------------------
 # Table 5: generation
 # --------------------------------------------------------------------------------------------
-def generate(cfg: Config, n: int, variant: str, seed: int = 0, progress: bool | None = None):
-    """Samples from the fully degraded state.  ``variant``: 'fixed noise' / 'estimated noise'
-    (hot), 'perfect symmetry' / 'broken symmetry' (blurgen), 'sample' (inpaintgen, superresgen,
-    animorph)."""
-    model, info = train_or_load(cfg, force=force_from_env(), progress=progress)
+def generate(cfg: Config, n: int, variant: str, seed: int = 0, progress: bool | None = None, force: bool = False):
+    """Samples from the fully degraded state with one of the task's generation variants
+    (``tasks.TASKS[task].variants``: 'fixed noise' / 'estimated noise' for hot, 'perfect symmetry' /
+    'broken symmetry' for blurgen, 'sample' for inpaintgen, superresgen and animorph)."""
+    sampler_name, prior_kw = get_task(cfg.task).variant(variant)
+    model, info = train_or_load(cfg, force=force, progress=progress)
     train = load_data(cfg, "train")
     D = make_degradation(cfg, train.channels)
-    g = torch.Generator().manual_seed(seed)
-    if cfg.task in ("blurgen", "superresgen"):
-        D.fit_prior(train.all())
-    kw = {}
-    if cfg.task == "blurgen":
-        kw["noise_std"] = 0.0 if variant == "perfect symmetry" else 0.002
-    if cfg.task == "animorph":
-        src = D.source
-        x_T = src[torch.randint(0, src.shape[0], (n,), generator=g)]
-        state = x_T.clone()
-    else:
-        x_T, state = D.prior(n, g, **kw)
-    sampler = estimated_noise if variant == "estimated noise" else algorithm2
-    x = batched(sampler, _R(model), D, x_T, state, batch_size=128, progress=progress)
+    D.fit_prior(train.all())                                      # e.g. the GMM of blurred means
+    x_T, state = D.prior(n, torch.Generator().manual_seed(seed), **prior_kw)
+    x = batched(SAMPLERS[sampler_name], _R(model), D, x_T, state, batch_size=128, progress=progress)
     return x.clamp(-1, 1), x_T, info
 
 
 def generation_rows(cfg: Config, variants, n: int | None = None, table: int = 5, reference_split: str = "train",
-                    seed: int = 0) -> tuple[list[dict], dict]:
+                    seed: int = 0, force: bool = False) -> tuple[list[dict], dict]:
     n = n or cfg.n_generate
     ref_set = load_data(cfg, reference_split)
     ref = metrics.reference_features(ref_set, min(len(ref_set), max(n, 2)), seed=cfg.seed)
     rows, samples = [], {}
-    for v in variants:
+    for i, v in enumerate(variants):
         t0 = time.perf_counter()
-        x, x_T, info = generate(cfg, n, v, seed=seed)
-        label = f"{'hot' if cfg.task == 'hot' else 'blur' if cfg.task == 'blurgen' else cfg.task}: {v}"
+        x, x_T, info = generate(cfg, n, v, seed=seed, force=force and i == 0)   # retrain once, not per variant
+        label = f"{get_task(cfg.task).label}: {v}"
         fid = metrics.fid_from_features(metrics.extract_features(x), ref)
         rows.append({"table": table, "dataset": cfg.dataset, "column": label, "FID": round(fid, 2),
                      "paper FID": paper_value(table, cfg.dataset, label, "FID"), "N": n,
                      "reference": f"{cfg.dataset} {reference_split} (N={len(ref)})", "T": cfg.T or "published",
-                     "train steps": info["step"], "train s": round(info["wall_s"], 1),
+                     "profile": cfg.profile, "train steps": info["step"], "train s": round(info["wall_s"], 1),
                      "eval s": round(time.perf_counter() - t0, 1)})
         samples[label] = (x, x_T)
     return rows, samples
-
-
-# --------------------------------------------------------------------------------------------
-# tables and claims
-# --------------------------------------------------------------------------------------------
-def write_table(rows, number: int | str, profile: str, title: str, results_dir: str | None = None) -> pd.DataFrame:
-    """Write results/<profile>/tables/table<number>.csv and .md (atomically)."""
-    from .config import REPO_ROOT
-    df = pd.DataFrame(rows)
-    out = (Path(results_dir) if results_dir else REPO_ROOT / "results") / profile / "tables"
-    atomic_write_text(out / f"table{number}.csv", df.to_csv(index=False))
-    notes = ("Stand-in datasets (`-standin`) are not the paper's datasets: their numbers are not comparable "
-             "with the paper's column. A blank paper value is unknown, never zero.")
-    shown = df.drop(columns=["table"], errors="ignore").astype(object).where(df.drop(columns=["table"], errors="ignore").notna(), "")
-    body = shown.to_markdown(index=False) if _has_tabulate() else shown.to_string(index=False)
-    md = f"# Table {number}: {title} (profile `{profile}`)\n\n{body}\n\n{notes}\n"
-    atomic_write_text(out / f"table{number}.md", md)
-    return df
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
-def claims(df: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset: do Sampled and Direct beat Degraded on FID (lower), SSIM (higher), RMSE (lower)?"""
-    out = []
-    for ds, g in df.groupby("dataset", sort=False):
-        deg = g[g.column == "Degraded"].iloc[0]
-        for col in ("Sampled", "Direct"):
-            r = g[g.column == col].iloc[0]
-            for m, better in (("FID", r.FID < deg.FID), ("SSIM", r.SSIM > deg.SSIM), ("RMSE", r.RMSE < deg.RMSE)):
-                out.append({"dataset": ds, "claim": f"{col} beats Degraded on {m}", "holds": bool(better)})
-    return pd.DataFrame(out)
-
-
-CLAIMS_FILE = Path(__file__).resolve().parent.parent / "notebooks" / "smoke_claims.json"
-
-
-def assert_claims_kept(c: pd.DataFrame, key: str, path: Path = CLAIMS_FILE) -> None:
-    """Fail if a claim recorded as holding (in smoke_claims.json, under ``key``) no longer holds."""
-    import json
-    recorded = json.loads(path.read_text()).get(key, []) if path.exists() else []
-    held = {(r.dataset, r.claim) for r in c.itertuples() if r.holds}
-    lost = [tuple(x) for x in recorded if tuple(x) not in held]
-    assert not lost, f"claims that held when the smoke results were committed no longer hold: {lost}"
-    print(f"{len(recorded)} recorded claim(s) still hold")
-
-
-def record_claims(c: pd.DataFrame, key: str, path: Path = CLAIMS_FILE) -> None:
-    """Record the claims that hold now (run once when committing new smoke results)."""
-    import json
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[key] = [[r.dataset, r.claim] for r in c.itertuples() if r.holds]
-    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
-
-
-def say_claims(c: pd.DataFrame) -> None:
-    """Print every claim in plain words, the ones that fail included."""
-    for r in c.itertuples():
-        word = "holds" if r.holds else "DOES NOT HOLD at this scale"
-        print(f"{r.dataset}: {r.claim}: {word}")
-
-
-# --------------------------------------------------------------------------------------------
-# one call per table notebook
-# --------------------------------------------------------------------------------------------
-def run_restoration_table(table: int, task: str, datasets, profile: str, title: str, n_eval: int | None = None,
-                          **overrides) -> tuple[pd.DataFrame, dict]:
-    """Everything a Tables 1-4 notebook shows: rows for each dataset, table files, an example-image
-    figure per dataset and a FID plot.  Returns (table, {dataset: example images})."""
-    import matplotlib.pyplot as plt
-    from .plotting import image_rows, metric_bars, savefig
-    rows, examples = [], {}
-    for ds in datasets:
-        cfg = get_config(profile, task=task, dataset=ds, **overrides)
-        r, imgs = restoration_rows(cfg, table, n_eval=n_eval)
-        rows += r
-        examples[ds] = imgs
-        fig = image_rows(imgs, title=f"{title}: {ds} (profile {profile})")
-        savefig(fig, f"table{table}_{task}_{ds}_examples", profile)
-        plt.close(fig)
-    df = write_table(rows, table, profile, title)
-    fig = metric_bars(df, f"Table {table}: {title} (profile {profile})", COLUMNS)
-    savefig(fig, f"table{table}_metrics", profile)
-    return df, examples
-
-
-def summary(df: pd.DataFrame, cols=("FID", "SSIM", "RMSE")) -> str:
-    """Rounded one-line-per-row summary (what nbval compares)."""
-    lines = []
-    for r in df.itertuples():
-        vals = "  ".join(f"{c}={getattr(r, c):.{1 if c == 'FID' else 3}f}" for c in cols if hasattr(r, c))
-        lines.append(f"{r.dataset:16s} {r.column:24s} {vals}")
-    return "\n".join(lines)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +20,7 @@ def atomic_write(path: str | os.PathLike, write: Callable, mode: str = "wb") -> 
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        remove_stale_temporaries(path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -26,6 +28,24 @@ def atomic_write(path: str | os.PathLike, write: Callable, mode: str = "wb") -> 
             pass
         raise
     return path
+
+
+STALE_AFTER_S = 3600
+
+
+def remove_stale_temporaries(path: str | os.PathLike, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Delete ``.<name>.*.tmp`` files beside ``path`` left by a write that was killed (older than an hour,
+    so that a concurrent writer's file is never touched); return what was removed."""
+    path = Path(path)
+    gone = []
+    for p in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if time.time() - p.stat().st_mtime > older_than_s:
+                p.unlink()
+                gone.append(p)
+        except FileNotFoundError:
+            pass
+    return gone
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

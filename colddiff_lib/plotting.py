@@ -2,27 +2,34 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import torch
 
+from .config import Config
 from .io import atomic_write
 
 
-def savefig(fig, name: str, profile: str | None = None, results_dir: str | os.PathLike | None = None,
-            dpi: int = 150) -> Path:
-    """Write ``fig`` to results/<profile>/figures/<name>.png and .pdf; return the PNG path."""
-    from .config import REPO_ROOT
-    profile = profile or os.environ.get("COLDDIFF_PROFILE", "smoke")
-    root = Path(results_dir) if results_dir is not None else REPO_ROOT / "results"
-    out = root / profile / "figures" / name
+def savefig(fig, name: str, cfg: Config, dpi: int = 150) -> Path:
+    """Write ``fig`` to ``cfg.results_path/figures/<name>.png`` and ``.pdf`` (atomically); return the PNG path."""
+    if not isinstance(cfg, Config):
+        raise TypeError(f"savefig takes the run's Config (its results folder), got {type(cfg).__name__}; "
+                        "e.g. savefig(fig, name, config.get_config(PROFILE))")
+    out = cfg.results_path / "figures" / name
     for ext in ("png", "pdf"):
         buf = io.BytesIO()
         meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
         fig.savefig(buf, format=ext, dpi=dpi, bbox_inches="tight", metadata=meta)
         atomic_write(out.with_suffix(f".{ext}"), lambda f: f.write(buf.getvalue()))
     return out.with_suffix(".png")
+
+
+def dataset_label(dataset: str, short: bool = False) -> str:
+    """A dataset's name for a figure: stand-ins say so (they are not the paper's datasets)."""
+    if not dataset.endswith("-standin"):
+        return dataset
+    real = {"celeba": "CelebA", "cifar10": "CIFAR-10", "afhq": "AFHQ"}.get(dataset[:-len("-standin")], dataset)
+    return f"{dataset} (stand-in)" if short else f"{dataset} (STAND-IN, not the paper's {real})"
 
 
 def to_display(x: torch.Tensor):

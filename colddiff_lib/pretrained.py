@@ -21,8 +21,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .config import Config, REPO_ROOT, get_config
+from .config import Config, get_config, results_root
+from .data import load_dataset
 from .io import atomic_write_text
+from .paths import REPO_ROOT
 from .training import CheckpointError, load_checkpoint, model_from_checkpoint
 
 # task -> the paper's table number (restoration tasks only)
@@ -70,8 +72,7 @@ SHIPPED = [
 
 
 def _registry_file(results_dir: str | Path | None = None) -> Path:
-    root = Path(results_dir) if results_dir else REPO_ROOT / "results"
-    return root / "registry.json"
+    return results_root(results_dir) / "registry.json"
 
 
 def _user_specs(results_dir=None) -> list[ModelSpec]:
@@ -164,7 +165,6 @@ def card_text(spec: ModelSpec) -> str:
     cfg = spec.config()
     ck = load_checkpoint(spec.weights(), cfg)
     m = table_metrics(spec)
-    from .data import load_dataset
     try:
         source = load_dataset(spec.dataset, "test", image_size=cfg.image_size).source
     except Exception:

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from . import pretrained
+from .common import progress_enabled, state_to
 from .config import get_config
 from .io import atomic_write
 from .sampling import SAMPLERS, get_sampler
-from .training import make_degradation, progress_enabled
+from .tasks import make_degradation
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -128,6 +130,7 @@ def restore_files(inputs, output, model: str = "deblur-mnist", sampler: str = "a
     """Restore each input image with a named model; return one record per image (in, out, notes)."""
     if sampler not in SAMPLERS or sampler == "estimated_noise":
         raise ValueError(f"unknown sampler {sampler!r} for restoration; valid samplers: direct, algorithm1, algorithm2")
+    pretrained.get_spec(model)                                       # an unknown name before anything else
     files = find_images(inputs)
     outs = _outputs(files, output)
     net, info = pretrained.load(model, device=device)
@@ -137,7 +140,6 @@ def restore_files(inputs, output, model: str = "deblur-mnist", sampler: str = "a
     t = D.T if t is None else _check_t(t, D.T, f"model {model}")
     R = lambda x, s: net(x, s)                                       # noqa: E731  R(x_s, s) -> x0_hat
     fn = get_sampler(sampler)
-    from tqdm.auto import tqdm
     records = []
     g = torch.Generator().manual_seed(seed)
     for src, dst in tqdm(list(zip(files, outs)), desc=f"restore ({model})", disable=not progress_enabled(
@@ -145,7 +147,7 @@ def restore_files(inputs, output, model: str = "deblur-mnist", sampler: str = "a
         p = load_image(src, channels, cfg.image_size, digits="mnist" in cfg.dataset)
         x = p.x.to(pretrained.device_of(net))
         state = D.sample_state(1, g)                                  # masks etc.: the model's own randomness
-        state = state.to(x.device) if torch.is_tensor(state) else state
+        state = state_to(state, x.device)
         x0_hat = fn(R, D, x, state, t_start=t)
         save_image(x0_hat[0], dst, invert=p.inverted)
         records.append({"input": str(src), "output": str(dst), "t": t, "sampler": sampler, "model": model,
@@ -156,13 +158,12 @@ def restore_files(inputs, output, model: str = "deblur-mnist", sampler: str = "a
 def degrade_files(inputs, output, task: str = "deblur", dataset: str = "mnist", t: int | None = None,
                   image_size: int = 32, seed: int = 0, progress: bool | None = None) -> list[dict]:
     """x_t = D(x0, t) for each input image, with the published schedule of (task, dataset)."""
+    cfg = get_config("smoke", task=task, dataset=dataset, image_size=image_size)
     files = find_images(inputs)
     outs = _outputs(files, output)
-    cfg = get_config("smoke", task=task, dataset=dataset, image_size=image_size)
     channels = 1 if "mnist" in dataset else 3
     D = make_degradation(cfg, channels)
     t = D.T if t is None else _check_t(t, D.T, f"{task} on {dataset} (T = {D.T})")
-    from tqdm.auto import tqdm
     g = torch.Generator().manual_seed(seed)
     records = []
     for src, dst in tqdm(list(zip(files, outs)), desc=f"degrade ({task})",

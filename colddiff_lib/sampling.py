@@ -12,18 +12,34 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
+import numbers
 
+import torch
+from tqdm.auto import tqdm
+
+from .common import progress_enabled, slice_state
 from .degradations import Degradation, Mixing
 
 
-def _steps(D: Degradation, t_start, progress, desc):
+class SamplerError(ValueError):
+    pass
+
+
+def start_level(D: Degradation, t_start) -> int:
+    """The level t the sampler starts from: ``D.T`` by default, else an integer in 1..T."""
+    if t_start is None:
+        return D.T
+    if isinstance(t_start, bool) or not isinstance(t_start, numbers.Integral) and not (
+            isinstance(t_start, float) and t_start.is_integer()):
+        raise SamplerError(f"t_start must be an integer in 1..{D.T}, got {t_start!r}")
+    if not 1 <= int(t_start) <= D.T:
+        raise SamplerError(f"t_start must be in 1..{D.T} (the degradation's T), got {t_start}")
+    return int(t_start)
+
+
+def _step_range(D: Degradation, t_start, progress, desc):
     """s = t_start, ..., 1 (default t_start = T), with an optional progress bar."""
-    from tqdm.auto import tqdm
-    from .training import progress_enabled
-    s0 = D.T if t_start is None else int(t_start)
-    if not 1 <= s0 <= D.T:
-        raise ValueError(f"t_start must be in 1..{D.T}, got {t_start}")
+    s0 = start_level(D, t_start)
     return tqdm(range(s0, 0, -1), desc=desc, leave=False, disable=not progress_enabled(progress))
 
 
@@ -35,7 +51,7 @@ def _t(s: int, x: torch.Tensor) -> torch.Tensor:
 def direct(R: Callable, D: Degradation, x_t: torch.Tensor, state=None, t_start: int | None = None,
            callback: Callable | None = None, progress: bool = False) -> torch.Tensor:
     """Direct reconstruction: x0_hat = R(x_t, t), applied once (the tables' "Direct" column)."""
-    s = D.T if t_start is None else int(t_start)
+    s = start_level(D, t_start)
     x0_hat = R(x_t, _t(s, x_t))
     if callback is not None:
         callback({"s": s, "x": x_t, "x0_hat": x0_hat})
@@ -52,7 +68,7 @@ def algorithm1(R: Callable, D: Degradation, x_t: torch.Tensor, state=None, t_sta
         x_{s-1} = D(x0_hat, s-1)
     """
     x_s = x_t
-    steps = _steps(D, t_start, progress, "algorithm 1")
+    steps = _step_range(D, t_start, progress, "algorithm 1")
     for s in steps:
         x0_hat = R(x_s, _t(s, x_s))                              # x0_hat = R(x_s, s)
         x_s = D(x0_hat, s - 1, state)                            # x_{s-1} = D(x0_hat, s-1)
@@ -75,7 +91,7 @@ def algorithm2(R: Callable, D: Degradation, x_t: torch.Tensor, state=None, t_sta
     the "fixed noise" variant: the z in ``state`` is reused at every step.
     """
     x_s = x_t
-    steps = _steps(D, t_start, progress, "algorithm 2")
+    steps = _step_range(D, t_start, progress, "algorithm 2")
     for s in steps:
         x0_hat = R(x_s, _t(s, x_s))                              # x0_hat = R(x_s, s)
         x_s = x_s - D(x0_hat, s, state) + D(x0_hat, s - 1, state)  # x_{s-1} = x_s - D(x0_hat, s) + D(x0_hat, s-1)
@@ -100,7 +116,7 @@ def estimated_noise(R: Callable, D: Mixing, x_t: torch.Tensor, state=None, t_sta
     if not isinstance(D, Mixing):
         raise TypeError("estimated_noise needs a Mixing degradation (hot diffusion or animorphosis)")
     x_s = x_t
-    steps = _steps(D, t_start, progress, "estimated noise")
+    steps = _step_range(D, t_start, progress, "estimated noise")
     for s in steps:
         x0_hat = R(x_s, _t(s, x_s))                              # x0_hat = R(x_s, s)
         z_hat = D.estimate_state(x_s, x0_hat, s)                 # z_hat from x_s and x0_hat
@@ -127,9 +143,8 @@ def get_sampler(name: str) -> Callable:
 
 def batched(sampler: Callable, R, D, x_t, state=None, batch_size: int = 256, **kw) -> torch.Tensor:
     """Run a sampler over a large batch in chunks (same result, bounded memory)."""
-    from .training import _slice
     out = []
     for lo in range(0, x_t.shape[0], batch_size):
         hi = min(lo + batch_size, x_t.shape[0])
-        out.append(sampler(R, D, x_t[lo:hi], _slice(state, lo, hi, x_t.device), **kw))
+        out.append(sampler(R, D, x_t[lo:hi], slice_state(state, lo, hi, x_t.device), **kw))
     return torch.cat(out)

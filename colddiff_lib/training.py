@@ -3,8 +3,9 @@
     model, info = train_or_load(cfg)    # the EMA restoration network (trained or from cache), and its
                                         # step, wall time, config hash and losses
 
-Each step (per the official code): t ~ U{1..T}, x_t = D(x0, t), loss = |R(x_t, t) - x0|_1, Adam,
-``grad_accum`` micro-batches of ``batch_size``.  EMA decay 0.995 updated every 10 steps; before
+Each step (per the official code): t ~ U{1..T}, x_t = D(x0, t), loss = |R(x_t, t) - x0|_1 (the
+objective of the config's task, :mod:`colddiff_lib.objectives`), Adam, ``grad_accum``
+micro-batches of ``batch_size``.  The task's data, D and network come from :mod:`colddiff_lib.tasks`.  EMA decay 0.995 updated every 10 steps; before
 step 2000 the EMA is a plain copy of the model.
 
 All randomness (batch indices, crops, flips, t, degradation states) comes from one
@@ -19,19 +20,19 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from tqdm.auto import tqdm
 
+from .common import default_device, progress_enabled, slice_state
 from .config import Config
-from .data import ImageSet, load_dataset
-from .degradations import Degradation, build_degradation
+from .data import ImageSet
 from .io import atomic_write
-from .unet import build_unet
+from .tasks import build_model, load_data, make_objective
 
 CHECKPOINT_VERSION = 1
 
@@ -40,67 +41,18 @@ class CheckpointError(RuntimeError):
     pass
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-
-
-def progress_enabled(flag: bool = True) -> bool:
-    """tqdm bars unless turned off (flag, COLDDIFF_PROGRESS=0, or CI=true)."""
-    if os.environ.get("COLDDIFF_PROGRESS", "") == "0" or os.environ.get("CI", "").lower() == "true":
-        return False
-    return flag
-
-
-# --------------------------------------------------------------------------------------------
-# building blocks for a config
-# --------------------------------------------------------------------------------------------
-ANIMAL_SOURCE = {"celeba": "afhq", "celeba-standin": "afhq-standin"}
-
-
-def load_data(cfg: Config, split: str) -> ImageSet:
-    return load_dataset(cfg.dataset, split, image_size=cfg.image_size, root=cfg.data_path, download=cfg.download)
-
-
-def make_degradation(cfg: Config, channels: int) -> Degradation:
-    source = None
-    if cfg.task == "animorph":
-        src_name = ANIMAL_SOURCE.get(cfg.dataset, "afhq-standin" if cfg.dataset.endswith("-standin") else "afhq")
-        src = load_dataset(src_name, "train", image_size=cfg.image_size, root=cfg.data_path, download=cfg.download)
-        source = src.all()
-        if source.shape[1] != channels:
-            source = source.mean(1, keepdim=True) if channels == 1 else source.repeat(1, 3, 1, 1)
-    return build_degradation(cfg.task, cfg.dataset, cfg.image_size, channels, T=cfg.T, source=source)
-
-
-class ColdObjective:
-    """The paper's loss: t ~ U{1..T}, loss = | R(D(x0, t), t) - x0 |_1 (randomness drawn for the
-    global batch from ``gen``, then this rank's slice [lo:hi] is used)."""
-
-    def __init__(self, deg: Degradation):
-        self.deg = deg
-
-    def __call__(self, net, x0, y, gen, lo, hi, device):
-        B = x0.shape[0]
-        t = torch.randint(1, self.deg.T + 1, (B,), generator=gen)
-        state = self.deg.sample_state(B, generator=gen)
-        x0, t, state = x0[lo:hi].to(device), t[lo:hi].to(device), _slice(state, lo, hi, device)
-        x_t = self.deg(x0, t, state)                               # x_t = D(x0, t)
-        return F.l1_loss(net(x_t, t).float(), x0)                 # | R(x_t, t) - x0 |_1
-
-
-def make_objective(cfg: Config, channels: int):
-    if cfg.task == "ddpm":
-        from .hot import EpsObjective
-        return EpsObjective()
-    return ColdObjective(make_degradation(cfg, channels))
-
-
-def build_model(cfg: Config, channels: int):
-    """R for cold tasks; the class-conditional epsilon network for the hot workshop (task 'ddpm')."""
-    if cfg.task == "ddpm":
-        from .hot import NUM_CLASSES
-        return build_unet(cfg, channels, num_classes=NUM_CLASSES)
-    return build_unet(cfg, channels)
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, a checkpoint path that is a folder or whose folder cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint path {path} is a folder; give a file name, e.g. {path / 'model.pt'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as e:
+        raise CheckpointError(f"cannot write checkpoints to {path.parent} ({e.strerror or e}); make it writable "
+                              "or set another results folder (--set results_dir=..., results_dir=...)") from None
 
 
 def _dist():
@@ -154,6 +106,8 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
     rank, world = _dist()
     device = torch.device(device) if device is not None else default_device()
     path = Path(checkpoint) if checkpoint is not None else cfg.checkpoint_path
+    if rank == 0:
+        check_writable(path)                  # now, not at the first checkpoint (70,000 steps in)
     ds = data if data is not None else load_data(cfg, "train")
     objective = make_objective(cfg, ds.channels)
     if cfg.batch_size % world:
@@ -168,6 +122,9 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
 
     if resume and path.exists():
         ck = load_checkpoint(path, cfg)
+        if "model" not in ck or "opt" not in ck:
+            raise CheckpointError(f"{path} holds EMA weights only (an exported weights file), not a training "
+                                  "checkpoint; training cannot resume from it: give another --checkpoint path")
         model.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
@@ -185,7 +142,6 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
     lo, hi = rank * per_rank, (rank + 1) * per_rank
     save_every = save_every or max(50, cfg.train_steps // 10)
     end = cfg.train_steps if stop_after is None else min(cfg.train_steps, step + stop_after)
-    from tqdm.auto import tqdm
     bar = tqdm(total=cfg.train_steps, initial=step, desc=f"train {cfg.run_name}",
                disable=not progress_enabled(cfg.progress if progress is None else progress) or rank != 0)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
@@ -206,9 +162,13 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
             x0 = ds.batch(idx, generator=gen, hflip=cfg.hflip)
             sync = micro == cfg.grad_accum - 1 or world == 1
             ctx = net.no_sync() if (world > 1 and not sync) else contextlib.nullcontext()
+            # the step's randomness (t, the degradation's state) for the global batch, then this rank's slice
+            t, state = objective.draw(x0, gen)
+            y = ds.labels[idx]
             with ctx:
                 with autocast:
-                    loss = objective(net, x0, ds.labels[idx], gen, lo, hi, device)
+                    loss = objective(net, x0[lo:hi].to(device), t[lo:hi].to(device),
+                                     slice_state(state, lo, hi, device), y[lo:hi].to(device))
                 (loss / cfg.grad_accum).backward()
             total += loss.item() / cfg.grad_accum
         opt.step()
@@ -227,14 +187,6 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
             save_checkpoint(path, snapshot())
     bar.close()
     return snapshot()
-
-
-def _slice(state, lo, hi, device):
-    if state is None:
-        return None
-    if isinstance(state, dict):
-        return {k: v[lo:hi].to(device) for k, v in state.items()}
-    return state[lo:hi].to(device)
 
 
 def model_from_checkpoint(ck: dict, cfg: Config, device=None, which: str = "ema",

@@ -72,7 +72,7 @@ def test_every_profile_builds(profile):
 
 
 def test_bad_values_fail_clearly():
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         get_config("smoke", batch_size=0)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from colddiff_lib.data import DataError, load_dataset, test_subset as subset_of
+from colddiff_lib.data import DataError, load_dataset, fixed_subset as subset_of
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from colddiff_lib.degradations import (DegradationError, build_degradation, cosine_alpha_bar, quantize8)
+from colddiff_lib.degradations import DegradationError, cosine_alpha_bar, quantize8
+from colddiff_lib.tasks import build_degradation
 
 
 def literal_blur(x, t, size, sigmas, padding):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from colddiff_lib import experiments as E
+from colddiff_lib import reporting as R
 from colddiff_lib.config import get_config
 
 
@@ -34,11 +35,12 @@ def test_paper_profile_path_on_tiny_real_files(tiny_cifar):
     assert df.set_index("column").loc["Sampled", "paper FID"] == pytest.approx(80.08)
     assert math.isnan(df.set_index("column").loc["Degraded", "paper FID"])       # unknown stays unknown
     assert all(np.isfinite(df.FID)) and imgs["Original"].shape == (6, 3, 32, 32)
-    out = E.write_table(rows, 1, "paper", "Deblurring", results_dir=str(tiny_cifar / "results"))
-    csv = (tiny_cifar / "results" / "paper" / "tables" / "table1.csv").read_text()
-    line = [l for l in csv.splitlines() if ",Degraded," in l][0]
-    assert ",," in line and ",0.0," not in line.split("cifar10,Degraded,")[1].split(",")[3:4]   # blank, not zero
-    assert (tiny_cifar / "results" / "paper" / "tables" / "table1.md").exists()
+    out = R.write_table(rows, 1, cfg, "Deblurring")
+    raw = pd.read_csv(tiny_cifar / "results" / "paper" / "tables" / "table1.csv", dtype=str, keep_default_na=False)
+    paper = raw.set_index("column")["paper FID"]
+    assert paper["Degraded"] == "" and float(paper["Sampled"]) == pytest.approx(80.08)   # unknown is blank, not zero
+    md = (tiny_cifar / "results" / "paper" / "tables" / "table1.md").read_text()
+    assert md.startswith("# Table 1: Deblurring (profile `paper`)") and "80.08" in md
     assert len(out) == 3
 
 
@@ -48,16 +50,19 @@ def test_claims_checker():
         {"dataset": "a", "column": "Sampled", "FID": 40.0, "SSIM": 0.6, "RMSE": 0.35},
         {"dataset": "a", "column": "Direct", "FID": 60.0, "SSIM": 0.7, "RMSE": 0.2},
     ])
-    c = E.claims(df).set_index("claim").holds
+    c = R.claims(df).set_index("claim").holds
     assert c["Sampled beats Degraded on FID"] and not c["Sampled beats Degraded on RMSE"]
     assert not c["Direct beats Degraded on FID"] and c["Direct beats Degraded on SSIM"]
+    assert c["Sampled beats Direct on FID"]                      # 40 < 60: the paper's Sampled-vs-Direct claim
+    flipped = df.assign(FID=[50.0, 70.0, 60.0])
+    assert not R.claims(flipped).set_index("claim").holds["Sampled beats Direct on FID"]
 
 
 def test_paper_reference_blanks_are_unknown():
-    ref = E.paper_reference()
+    ref = R.paper_reference()
     assert ref.value.isna().sum() > 0 and (ref.value.dropna() > 0).all()
-    assert E.paper_value(5, "celeba-standin", "blur: broken symmetry", "FID") == pytest.approx(49.45)
-    assert math.isnan(E.paper_value(3, "mnist", "Sampled", "FID"))
+    assert R.paper_value(5, "celeba-standin", "blur: broken symmetry", "FID") == pytest.approx(49.45)
+    assert math.isnan(R.paper_value(3, "mnist", "Sampled", "FID"))
 
 
 def test_recorded_claims_must_keep_holding(tmp_path):
@@ -67,9 +72,9 @@ def test_recorded_claims_must_keep_holding(tmp_path):
         {"dataset": "a", "column": "Direct", "FID": 45.0, "SSIM": 0.7, "RMSE": 0.2},
     ])
     path = tmp_path / "claims.json"
-    E.record_claims(E.claims(df), "table1", path)
-    E.assert_claims_kept(E.claims(df), "table1", path)
+    R.record_claims(R.claims(df), "table1", path)
+    R.assert_claims_kept(R.claims(df), "table1", path)
     worse = df.copy()
     worse.loc[1, "FID"] = 60.0
     with pytest.raises(AssertionError, match="Sampled beats Degraded on FID"):
-        E.assert_claims_kept(E.claims(worse), "table1", path)
+        R.assert_claims_kept(R.claims(worse), "table1", path)

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from colddiff_lib.degradations import DegradationError, build_degradation
+from colddiff_lib.degradations import DegradationError
+from colddiff_lib.tasks import build_degradation
 
 
 def test_blur_gmm_prior_symmetry():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from colddiff_lib import metrics as M
-from colddiff_lib.data import load_dataset, test_subset as subset_of
+from colddiff_lib.data import load_dataset, fixed_subset as subset_of
 
 
 def test_both_fid_routes_give_the_same_features():

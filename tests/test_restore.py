@@ -10,7 +10,7 @@ from PIL import Image
 from colddiff_lib import pretrained
 from colddiff_lib.__main__ import main
 from colddiff_lib.config import get_config
-from colddiff_lib.degradations import build_degradation
+from colddiff_lib.tasks import build_degradation
 from colddiff_lib.metrics import rmse, ssim
 from colddiff_lib.restore import ImageInputError, degrade_files, load_image, restore_files
 from colddiff_lib.sampling import algorithm2

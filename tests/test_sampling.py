@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from colddiff_lib.degradations import LinearShift, build_degradation
+from colddiff_lib.degradations import LinearShift
+from colddiff_lib.tasks import build_degradation
 from colddiff_lib.sampling import SAMPLERS, algorithm1, algorithm2, direct, estimated_noise, get_sampler
 
 CASES = [("deblur", "cifar10", 3, 16), ("inpaint", "mnist", 1, 16), ("superres", "mnist", 1, 16),
@@ -44,18 +45,28 @@ def test_algorithm2_is_exact_for_linear_degradation_algorithm1_is_not():
         assert (max(errs) < 1e-5) if exact else (min(errs) > 1e-2)
 
 
+def literal_blur(img, sigmas, t):
+    """t literal 11x11 Gaussian convolutions with reflect padding (the authors' loop)."""
+    for s in sigmas[:t]:
+        r = torch.arange(11, dtype=torch.float64) - 5
+        k = torch.exp(-r ** 2 / (2 * s * s))
+        k = (k[:, None] * k[None]) / k.sum() ** 2
+        img = F.conv2d(F.pad(img, [5] * 4, mode="reflect"), k.float()[None, None].repeat(3, 1, 1, 1), groups=3)
+    return img
+
+
 def literal_algorithm2(R, sigmas, x, T):
-    """Reference loop with literal repeated convolutions (reflect padding, 11x11)."""
-    def D(img, t):
-        for s in sigmas[:t]:
-            r = torch.arange(11, dtype=torch.float64) - 5
-            k = torch.exp(-r ** 2 / (2 * s * s))
-            k = (k[:, None] * k[None]) / k.sum() ** 2
-            img = F.conv2d(F.pad(img, [5] * 4, mode="reflect"), k.float()[None, None].repeat(3, 1, 1, 1), groups=3)
-        return img
+    """Reference loop of Algorithm 2 with literal repeated convolutions."""
     for s in range(T, 0, -1):
         x0_hat = R(x, torch.full((x.shape[0],), s))
-        x = x - D(x0_hat, s) + D(x0_hat, s - 1)
+        x = x - literal_blur(x0_hat, sigmas, s) + literal_blur(x0_hat, sigmas, s - 1)
+    return x
+
+
+def literal_algorithm1(R, sigmas, x, T):
+    """Reference loop of Algorithm 1: x_{s-1} = D(R(x_s, s), s-1), literal convolutions."""
+    for s in range(T, 0, -1):
+        x = literal_blur(R(x, torch.full((x.shape[0],), s)), sigmas, s - 1)
     return x
 
 
@@ -72,6 +83,9 @@ def test_golden_full_loops():
     ref = literal_algorithm2(dummy_R, D.sigmas, xT, D.T)
     assert (out2 - ref).abs().max() < 1e-4
     out1, outd = algorithm1(dummy_R, D, xT), direct(dummy_R, D, xT)
+    # independent references: Algorithm 1 by literal convolutions, Direct in closed form
+    assert (out1 - literal_algorithm1(dummy_R, D.sigmas, xT, D.T)).abs().max() < 1e-4
+    assert (outd - (0.9 * xT + 0.001 * D.T)).abs().max() < 1e-6
     # golden numbers (computed once with this implementation; guard against silent changes)
     assert float(out2.sum()) == pytest.approx(GOLDEN["alg2_sum"], abs=1e-3)
     assert float(out2.abs().mean()) == pytest.approx(GOLDEN["alg2_absmean"], abs=1e-5)
@@ -92,6 +106,10 @@ def test_callback_trajectory_and_bad_args():
     assert seen == [3, 2, 1]
     with pytest.raises(ValueError, match="t_start must be in 1..5"):
         algorithm2(dummy_R, D, torch.zeros(1, 1, 16, 16), t_start=9)
+    with pytest.raises(ValueError, match=r"t_start must be in 1..5 \(the degradation's T\), got 999"):
+        direct(dummy_R, D, torch.zeros(1, 1, 16, 16), t_start=999)
+    with pytest.raises(ValueError, match="t_start must be an integer in 1..5, got 2.5"):
+        algorithm1(dummy_R, D, torch.zeros(1, 1, 16, 16), t_start=2.5)
     with pytest.raises(ValueError, match="unknown sampler 'alg3'; valid samplers"):
         get_sampler("alg3")
     with pytest.raises(TypeError, match="Mixing degradation"):

@@ -101,7 +101,8 @@ def test_short_training_restores_better_than_degraded(tmp_path):
     """Learning, not just running: after a short CPU run, direct R(x_T, T) beats the degraded input."""
     from colddiff_lib.metrics import rmse
     from colddiff_lib.sampling import direct
-    from colddiff_lib.training import make_degradation, model_from_checkpoint
+    from colddiff_lib.tasks import make_degradation
+    from colddiff_lib.training import model_from_checkpoint
     cfg = get_config("smoke", task="superres", dataset="mnist", image_size=16, train_steps=300, ema_start=1000,
                      progress=False)
     ck = train(cfg, checkpoint=tmp_path / "f.pt")

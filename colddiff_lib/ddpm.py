@@ -1,4 +1,10 @@
-"""Hot (Gaussian-noise) diffusion for the workshop notebook: a class-conditional epsilon model.
+"""The workshop's hot diffusion: DDPM with a class-conditional epsilon model (task ``ddpm``).
+
+Not the paper's "hot" diffusion: that one (task ``hot``, Table 5) is a cold degradation that mixes
+the image with Gaussian noise (:class:`colddiff_lib.degradations.Mixing`), trained with the l1
+restoration loss like every cold task.  This module is the standard DDPM of the workshop
+(notebook 09), whose techniques are set beside their cold counterparts.  Its training loss is
+:class:`colddiff_lib.objectives.EpsilonLoss`.
 
 Forward process (DDPM, T = 1000, linear betas 1e-4 .. 0.02, t = 0..999):
 
@@ -20,8 +26,8 @@ import math
 import numbers
 from typing import Callable
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 NUM_CLASSES = 10
 NULL = NUM_CLASSES
@@ -95,11 +101,14 @@ def strided_timesteps(start: int = T_HOT - 1, stride: int = 30) -> list[int]:
 def _labels(c, n, device) -> torch.Tensor:
     if c is None:
         return torch.full((n,), NULL, dtype=torch.long, device=device)
-    y = torch.as_tensor(c, device=device).long()
+    y = torch.as_tensor(c, device=device)
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise HotError(f"unknown class {c!r}: classes are the integers 0..{NUM_CLASSES - 1} (None for unconditional)")
+    y = y.long()
     if y.dim() == 0:
         y = y.expand(n)
-    if int(y.min()) < 0 or int(y.max()) > NULL:
-        raise HotError(f"unknown class {c!r}: classes are 0..{NUM_CLASSES - 1} (None for unconditional)")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= NUM_CLASSES):
+        raise HotError(f"unknown class {c!r}: classes are the integers 0..{NUM_CLASSES - 1} (None for unconditional)")
     return y
 
 
@@ -218,26 +227,6 @@ def inpaint(model, sched, x_orig, mask, c=None, gamma: float = 1.0, stride: int 
     return denoise(lambda x, t: cfg_eps(model, x, t, c, gamma), sched, x, ts, generator, project=project, callback=cb)
 
 
-# --------------------------------------------------------------------------------------------
-# training objective (used by colddiff_lib.training for task "ddpm")
-# --------------------------------------------------------------------------------------------
-class EpsObjective:
-    """eps-prediction MSE with label dropout p_uncond (classifier-free guidance training)."""
-
-    def __init__(self, sched: DDPMSchedule | None = None, p_uncond: float = 0.1):
-        self.sched, self.p_uncond = sched or DDPMSchedule(), p_uncond
-
-    def __call__(self, net, x0, y, gen, lo, hi, device):
-        B = x0.shape[0]
-        t = torch.randint(0, self.sched.T, (B,), generator=gen)
-        eps = torch.randn(x0.shape, generator=gen)
-        drop = torch.rand(B, generator=gen) < self.p_uncond
-        y = torch.where(drop, torch.full_like(y, NULL), y)
-        x0, t, eps, y = x0[lo:hi].to(device), t[lo:hi].to(device), eps[lo:hi].to(device), y[lo:hi].to(device)
-        x_t = self.sched.forward(x0, t, eps)
-        return F.mse_loss(net(x_t, t, y).float(), eps)
-
-
 def rasterize_strokes(strokes, size: int = 32, width: float = 2.5) -> torch.Tensor:
     """A hand-drawn digit: polylines in [0, 1]^2 (x right, y down) -> (1, 1, size, size) in [-1, 1]."""
     from PIL import Image, ImageDraw
@@ -248,5 +237,4 @@ def rasterize_strokes(strokes, size: int = 32, width: float = 2.5) -> torch.Tens
         pts = [(x * (s - 1), y * (s - 1)) for x, y in stroke]
         draw.line(pts, fill=255, width=int(round(width * 4)), joint="curve")
     im = im.resize((size, size), Image.BILINEAR)
-    import numpy as np
     return torch.from_numpy(np.asarray(im, np.float32) / 127.5 - 1)[None, None]

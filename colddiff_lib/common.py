@@ -1,0 +1,45 @@
+"""Small helpers shared by the training loop, the samplers and the experiments (no colddiff imports)."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else the CPU (code never calls ``.cuda()``)."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def progress_enabled(flag: bool | None = True) -> bool:
+    """tqdm bars when ``flag`` is true, never under CI (``CI=true``, the convention of CI services)."""
+    if os.environ.get("CI", "").lower() == "true":
+        return False
+    return bool(flag)
+
+
+def slice_state(state, lo: int, hi: int, device=None):
+    """Images lo..hi of a degradation state (None, a tensor or a dict of tensors), on ``device``."""
+    if state is None:
+        return None
+    if isinstance(state, dict):
+        return {k: v[lo:hi].to(device) if device is not None else v[lo:hi] for k, v in state.items()}
+    return state[lo:hi].to(device) if device is not None else state[lo:hi]
+
+
+def state_to(state, device):
+    """A degradation state (None, a tensor or a dict of tensors) moved to ``device``."""
+    if state is None:
+        return None
+    if isinstance(state, dict):
+        return {k: v.to(device) for k, v in state.items()}
+    return state.to(device)
+
+
+def has_tabulate() -> bool:
+    """pandas' ``to_markdown`` needs the optional ``tabulate`` package."""
+    try:
+        import tabulate  # noqa: F401
+        return True
+    except ImportError:
+        return False

@@ -1,0 +1,124 @@
+"""Reporting: the paper's values, our tables, and the paper's claims checked on them.
+
+* :func:`paper_value` / :func:`paper_reference`  the verified values of the paper's tables
+  (``reference/paper_reference.csv``; a blank is unknown, never zero);
+* :func:`write_table`   ``<results>/<profile>/tables/tableN.{csv,md}``, atomically, the paper's
+  column beside ours;
+* :func:`claims`        the paper's qualitative claims on a restoration table (Sampled and Direct
+  beat Degraded on every metric; Sampled beats Direct on FID), :func:`say_claims` in words, and
+  :func:`assert_claims_kept` against the claims recorded when the results were committed;
+* :func:`summary`       rounded one-line-per-row text (what nbval compares).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .common import has_tabulate
+from .config import Config
+from .io import atomic_write_text
+from .paths import REPO_ROOT
+
+REFERENCE_CSV = Path(__file__).parent / "reference" / "paper_reference.csv"
+PAPER_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "celeba": "CelebA", "afhq": "AFHQ"}
+COLUMNS = ("Degraded", "Sampled", "Direct")
+CLAIMS_FILE = REPO_ROOT / "notebooks" / "recorded_claims.json"
+
+
+def paper_name(dataset: str) -> str:
+    base = dataset.replace("-standin", "")
+    return PAPER_NAMES.get(base, base)
+
+
+def paper_reference() -> pd.DataFrame:
+    """The verified values of the paper's tables; a blank means unknown (NaN), never zero."""
+    return pd.read_csv(REFERENCE_CSV, dtype={"value": float})
+
+
+def paper_value(table: int, dataset: str, column: str, metric: str) -> float:
+    ref = paper_reference()
+    hit = ref[(ref.table == table) & (ref.dataset == paper_name(dataset)) & (ref.column == column) & (ref.metric == metric)]
+    return float(hit.value.iloc[0]) if len(hit) and pd.notna(hit.value.iloc[0]) else float("nan")
+
+
+def write_table(rows, number: int | str, cfg: Config, title: str) -> pd.DataFrame:
+    """Write ``cfg.results_path/tables/table<number>.csv`` and ``.md`` (atomically)."""
+    df = pd.DataFrame(rows)
+    out = cfg.results_path / "tables"
+    atomic_write_text(out / f"table{number}.csv", df.to_csv(index=False))
+    notes = ("Stand-in datasets (`-standin`) are not the paper's datasets: their numbers are not comparable "
+             "with the paper's column. A blank paper value is unknown, never zero.")
+    body_df = df.drop(columns=["table"], errors="ignore")
+    shown = body_df.astype(object).where(body_df.notna(), "")
+    body = shown.to_markdown(index=False) if has_tabulate() else shown.to_string(index=False)
+    md = f"# Table {number}: {title} (profile `{cfg.profile}`)\n\n{body}\n\n{notes}\n"
+    atomic_write_text(out / f"table{number}.md", md)
+    return df
+
+
+def claims(df: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: do Sampled and Direct beat Degraded on FID (lower), SSIM (higher), RMSE (lower)?
+    And does Sampled (Algorithm 2) beat Direct on FID, as the paper reports?"""
+    out = []
+    for ds, g in df.groupby("dataset", sort=False):
+        row = {c: g[g.column == c].iloc[0] for c in COLUMNS}
+        deg = row["Degraded"]
+        for col in ("Sampled", "Direct"):
+            r = row[col]
+            for m, better in (("FID", r.FID < deg.FID), ("SSIM", r.SSIM > deg.SSIM), ("RMSE", r.RMSE < deg.RMSE)):
+                out.append({"dataset": ds, "claim": f"{col} beats Degraded on {m}", "holds": bool(better)})
+        out.append({"dataset": ds, "claim": "Sampled beats Direct on FID",
+                    "holds": bool(row["Sampled"].FID < row["Direct"].FID)})
+    return pd.DataFrame(out)
+
+
+def generation_claims(df: pd.DataFrame) -> pd.DataFrame:
+    """Table 5's claims per dataset: broken symmetry beats perfect symmetry (blur generation) and
+    estimated noise beats fixed noise (hot diffusion), on FID (lower is better)."""
+    out = []
+    for ds, g in df.groupby("dataset", sort=False):
+        fid = g.set_index("column").FID
+        for better, worse, claim in (("blur: broken symmetry", "blur: perfect symmetry", "broken symmetry beats perfect symmetry on FID"),
+                                     ("hot: estimated noise", "hot: fixed noise", "estimated noise beats fixed noise on FID")):
+            if better in fid and worse in fid:
+                out.append({"dataset": ds, "claim": claim, "holds": bool(fid[better] < fid[worse])})
+    return pd.DataFrame(out, columns=["dataset", "claim", "holds"])
+
+
+def claims_key(profile: str, table: int | str) -> str:
+    """The key of a table's recorded claims: ``table1`` for the smoke profile, ``cpu:table1`` etc."""
+    return f"table{table}" if profile == "smoke" else f"{profile}:table{table}"
+
+
+def assert_claims_kept(c: pd.DataFrame, key: str, path: Path = CLAIMS_FILE) -> None:
+    """Fail if a claim recorded as holding (in recorded_claims.json, under ``key``) no longer holds."""
+    recorded = json.loads(path.read_text()).get(key, []) if path.exists() else []
+    held = {(r.dataset, r.claim) for r in c.itertuples() if r.holds}
+    lost = [tuple(x) for x in recorded if tuple(x) not in held]
+    assert not lost, f"claims that held when these results were committed no longer hold: {lost}"
+    print(f"{len(recorded)} recorded claim(s) still hold")
+
+
+def record_claims(c: pd.DataFrame, key: str, path: Path = CLAIMS_FILE) -> None:
+    """Record the claims that hold now (run once when committing new results of a profile)."""
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[key] = [[r.dataset, r.claim] for r in c.itertuples() if r.holds]
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+def say_claims(c: pd.DataFrame) -> None:
+    """Print every claim in plain words, the ones that fail included."""
+    for r in c.itertuples():
+        word = "holds" if r.holds else "DOES NOT HOLD at this scale"
+        print(f"{r.dataset}: {r.claim}: {word}")
+
+
+def summary(df: pd.DataFrame, cols=("FID", "SSIM", "RMSE")) -> str:
+    """Rounded one-line-per-row summary (what nbval compares)."""
+    lines = []
+    for r in df.itertuples():
+        vals = "  ".join(f"{c}={getattr(r, c):.{1 if c == 'FID' else 3}f}" for c in cols if hasattr(r, c))
+        lines.append(f"{r.dataset:16s} {r.column:24s} {vals}")
+    return "\n".join(lines)

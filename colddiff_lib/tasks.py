@@ -1,0 +1,210 @@
+"""The tasks: the single list of what colddiff can train, and per task its data, its degradation
+D (the published schedule for each dataset), its objective and its network.
+
+    task = TASKS["deblur"]
+    D = build_degradation("deblur", "mnist", image_size=32, channels=1)     # the paper's schedule
+    D = make_degradation(cfg, channels)        # the same, for a config (T override, animorph source)
+
+Adding a degradation: write its class in :mod:`colddiff_lib.degradations`, then one entry here.
+
+* ``restoration`` tasks are the paper's Tables 1-4 (and decolorisation): R restores x0 from x_t;
+* ``generation`` tasks are Table 5 / Figure 21: R is trained the same way, and sampling starts
+  from a fully degraded state drawn from the degradation's prior;
+* ``workshop`` is the hot-diffusion workshop's class-conditional noise-prediction model
+  (:mod:`colddiff_lib.ddpm`), set beside the cold models in notebook 09.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .data import ImageSet, load_dataset
+from .ddpm import NUM_CLASSES
+from .degradations import (Blur, Decolorization, Degradation, DegradationError, GaussianMask, Mixing, Snow,
+                           SuperResolution)
+from .objectives import EpsilonLoss, L1Restoration
+from .unet import Unet, build_unet
+
+
+def family(dataset: str) -> str:
+    """Which published schedule a dataset uses (stand-ins use their real dataset's)."""
+    base = dataset.replace("-standin", "")
+    return {"fashion-mnist": "mnist"}.get(base, base)
+
+
+def per_step(T: int, fn) -> list:
+    """The official code indexes steps from 0: step t (1..T) uses fn(t - 1)."""
+    return [fn(i) for i in range(T)]
+
+
+# --------------------------------------------------------------------------------------------
+# published schedules: (dataset family, image size, channels, T or None, source) -> D
+# --------------------------------------------------------------------------------------------
+def _pick(T, default):
+    return int(T) if T is not None else default
+
+
+def _deblur(fam, S, C, T, source):
+    if fam == "mnist":
+        n = _pick(T, 20)        # the code's README (the paper's text says 40)
+        return Blur(n, C, S, 11, [7.0] * n, "circular")
+    if fam == "cifar10":
+        n = _pick(T, 50)
+        return Blur(n, C, S, 11, per_step(n, lambda i: 0.35 + i / 100), "reflect")
+    if fam in ("celeba", "afhq"):
+        n = _pick(T, 200)
+        return Blur(n, C, S, 15, per_step(n, lambda i: math.exp(0.01 * i)), "reflect")
+    return None
+
+
+def _blurgen(fam, S, C, T, source):
+    n = _pick(T, 300)
+    return Blur(n, C, S, 27, per_step(n, lambda i: math.exp(0.01 * i)), "circular", final_mean=True, quantize=True)
+
+
+def _inpaint(fam, S, C, T, source):
+    if fam in ("mnist", "cifar10"):
+        return GaussianMask(_pick(T, 50), C, S, kernel_std=0.1, initial=11, random_centre=True)
+    if fam in ("celeba", "afhq"):   # published for 128x128; widths scale with the image
+        return GaussianMask(_pick(T, 100), C, S, kernel_std=0.2 * S / 128, initial=1, random_centre=False)
+    return None
+
+
+def _inpaintgen(fam, S, C, T, source):
+    return GaussianMask(_pick(T, 750), C, S, kernel_std=0.05 * S / 128, initial=1, random_centre=False, fill="colour")
+
+
+def _superres(fam, S, C, T, source):
+    smallest = 8 if fam in ("celeba", "afhq") and S >= 128 else 4
+    return SuperResolution(_pick(T, int(round(math.log2(S / smallest)))), C, S)
+
+
+def _superresgen(fam, S, C, T, source):
+    return SuperResolution(_pick(T, int(round(math.log2(S / 2)))), C, S)
+
+
+def _snow(fam, S, C, T, source):
+    thr, sig = (0.55, 20.0) if fam in ("celeba", "afhq") else (0.7, 16.0)
+    return Snow(_pick(T, 200), C, S, threshold_T=thr, sigma_T=sig)
+
+
+def _decolor(fam, S, C, T, source):
+    return Decolorization(_pick(T, 20), C, S)
+
+
+def _hot(fam, S, C, T, source):
+    return Mixing(_pick(T, 200), C, S)
+
+
+def _animorph(fam, S, C, T, source):
+    if source is None:
+        raise DegradationError("animorph needs source images (e.g. AFHQ or 'afhq-standin') as `source`")
+    return Mixing(_pick(T, 200), C, S, source=source, source_name="animal")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    kind: str                                   # "restoration", "generation" or "workshop"
+    schedule: Callable | None                   # (family, size, channels, T, source) -> D, or None
+    objective: str = "l1"                       # "l1": the paper's loss; "eps": noise prediction
+    num_classes: int = 0                        # > 0: a class-conditional network
+    needs_source: bool = False                  # D mixes with images of another dataset (animorph)
+    paper: str = ""                             # where it is in the paper
+    # generation tasks: variant -> (sampler name, keyword arguments of D.prior), and the label
+    # prefix of their table rows ("<label>: <variant>")
+    variants: tuple = ()
+    label: str = ""
+    datasets: tuple = ()                        # the datasets it can use (empty: any)
+
+    def variant(self, name: str):
+        known = dict(self.variants)
+        if name not in known:
+            raise DegradationError(f"task {self.name!r} has no generation variant {name!r}; "
+                                   f"valid variants: {', '.join(known) or 'none (not a generation task)'}")
+        return known[name]
+
+
+_SAMPLE = (("sample", ("algorithm2", {})),)
+
+
+TASKS: dict[str, Task] = {t.name: t for t in [
+    Task("deblur", "restoration", _deblur, paper="Table 1"),
+    Task("inpaint", "restoration", _inpaint, paper="Table 2"),
+    Task("superres", "restoration", _superres, paper="Table 3"),
+    Task("snow", "restoration", _snow, paper="Table 4"),
+    Task("decolor", "restoration", _decolor, paper="Section 4.5 (colourisation)"),
+    Task("animorph", "generation", _animorph, needs_source=True, paper="Figure 1 / Appendix (animorphosis)",
+         variants=_SAMPLE, label="animorph"),
+    # Table 5, hot diffusion: Algorithm 2 reusing the noise z of x_T (fixed) or re-estimating it (DDIM-like)
+    Task("hot", "generation", _hot, paper="Table 5 (hot diffusion: Gaussian noise as a degradation)",
+         variants=(("fixed noise", ("algorithm2", {})), ("estimated noise", ("estimated_noise", {}))), label="hot"),
+    # Table 5, blur: flat x_T from the GMM prior (perfect symmetry) or with noise of std 0.002 (broken)
+    Task("blurgen", "generation", _blurgen, paper="Table 5 / Figure 21 (blur generation)",
+         variants=(("perfect symmetry", ("algorithm2", {"noise_std": 0.0})),
+                   ("broken symmetry", ("algorithm2", {"noise_std": 0.002}))), label="blur"),
+    Task("inpaintgen", "generation", _inpaintgen, paper="Section 5 (generation from masks)",
+         variants=_SAMPLE, label="inpaintgen"),
+    Task("superresgen", "generation", _superresgen, paper="Section 5 (generation from 2x2 images)",
+         variants=_SAMPLE, label="superresgen"),
+    Task("ddpm", "workshop", None, objective="eps", num_classes=NUM_CLASSES, datasets=("mnist", "fashion-mnist"),
+         paper="not in the paper: the workshop's class-conditional DDPM (needs 10 labelled classes)"),
+]}
+
+# animorphosis: the animal images that a face is mixed with
+ANIMAL_SOURCE = {"celeba": "afhq", "celeba-standin": "afhq-standin"}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise DegradationError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def build_degradation(task: str, dataset: str, image_size: int, channels: int, T: int | None = None,
+                      source: torch.Tensor | None = None) -> Degradation:
+    """The paper's degradation for (task, dataset); ``T`` overrides the published number of steps
+    (per-step schedules are truncated or extended by their formula)."""
+    spec = get_task(task)
+    if spec.schedule is None:
+        raise DegradationError(f"task {task!r} has no cold degradation (it is the {spec.kind} model)")
+    D = spec.schedule(family(dataset), int(image_size), int(channels), T, source)
+    if D is None:
+        raise DegradationError(f"no published {task} schedule for dataset {dataset!r}")
+    return D
+
+
+# --------------------------------------------------------------------------------------------
+# per config: data, D, objective, network
+# --------------------------------------------------------------------------------------------
+def load_data(cfg, split: str) -> ImageSet:
+    """The config's dataset split, at its image size, from its data root."""
+    return load_dataset(cfg.dataset, split, image_size=cfg.image_size, root=cfg.data_path, download=cfg.download)
+
+
+def make_degradation(cfg, channels: int) -> Degradation:
+    """D for a config (its task, dataset, image size, T override; animorph loads its animals)."""
+    source = None
+    if get_task(cfg.task).needs_source:
+        src_name = ANIMAL_SOURCE.get(cfg.dataset, "afhq-standin" if cfg.dataset.endswith("-standin") else "afhq")
+        source = load_dataset(src_name, "train", image_size=cfg.image_size, root=cfg.data_path,
+                              download=cfg.download).all()
+        if source.shape[1] != channels:
+            source = source.mean(1, keepdim=True) if channels == 1 else source.repeat(1, 3, 1, 1)
+    return build_degradation(cfg.task, cfg.dataset, cfg.image_size, channels, T=cfg.T, source=source)
+
+
+def make_objective(cfg, channels: int):
+    """The training loss of a config's task (see :mod:`colddiff_lib.objectives`)."""
+    if get_task(cfg.task).objective == "eps":
+        return EpsilonLoss()
+    return L1Restoration(make_degradation(cfg, channels))
+
+
+def build_model(cfg, channels: int) -> Unet:
+    """R for cold tasks; the class-conditional epsilon network for the workshop task 'ddpm'."""
+    n = get_task(cfg.task).num_classes
+    return build_unet(cfg, channels, num_classes=n) if n else build_unet(cfg, channels)

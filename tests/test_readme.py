@@ -1,0 +1,136 @@
+"""Every command shown in the README is run here (with small sizes where needed), so the README
+cannot drift from the code.  A command added to the README without a way to run it fails
+`test_every_readme_command_is_covered`."""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+PY = sys.executable
+TINY = ["unet_dim=8", "dim_mults=(1,2)", "attn_heads=1", "attn_dim_head=8", "batch_size=4", "grad_accum=1"]
+
+
+def readme_commands() -> list[str]:
+    """Commands in ```bash blocks (comments stripped) and in inline code that starts like a command."""
+    cmds = []
+    for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+        for line in block.splitlines():
+            line = line.split("#")[0].strip()
+            if line:
+                cmds.append(line)
+    prose = re.sub(r"```.*?```", "", README, flags=re.S)
+    for c in re.findall(r"`((?:make|python -m|torchrun|bash)\b[^`]*)`", prose):
+        c = " ".join(c.split())
+        if len(c.split()) > 1 or c == "make":
+            cmds.append(c)
+    return sorted(set(cmds))
+
+
+def kind(cmd: str) -> str:
+    if cmd.startswith("make"):
+        return "make"
+    for prefix in ("python -m colddiff_lib", "torchrun", "python -m benchmarks"):
+        if cmd.startswith(prefix):
+            return prefix
+    return "unknown"
+
+
+def test_every_readme_command_is_covered():
+    cmds = readme_commands()
+    assert len(cmds) >= 15
+    unknown = [c for c in cmds if kind(c) == "unknown"]
+    assert not unknown, f"README commands no test knows how to run: {unknown}"
+
+
+def _env(**kw):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    e.update(kw)
+    return e
+
+
+def run(args, cwd=REPO, timeout=300, **env):
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=_env(**env))
+
+
+@pytest.mark.parametrize("cmd", [c for c in readme_commands() if kind(c) == "make"])
+def test_make_commands(cmd):
+    """Every make command of the README: its target exists and its variables are accepted (a dry
+    run, -n, prints what it would do; PROFILE/FORCE are then checked for real by check-args)."""
+    args = shlex.split(cmd)[1:]
+    r = run(["make", "-n", "--no-print-directory", *args], timeout=120)
+    assert r.returncode == 0, r.stderr
+    variables = [a for a in args if "=" in a and a.split("=")[0] in ("PROFILE", "FORCE")]
+    if any(a.startswith(("reproduce", "table", "figure")) for a in args):
+        r = run(["make", "--no-print-directory", "check-args", *variables], timeout=60)
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """digit.png (a real MNIST digit, dark on light), photo.png, and a folder scans/."""
+    from PIL import Image
+    from colddiff_lib.data import load_dataset
+    d = tmp_path_factory.mktemp("readme")
+    x = load_dataset("mnist", "test", image_size=32).all()[:3]
+    for i, name in enumerate(["digit.png", "photo.png", "scans/a.png", "scans/b.png"]):
+        (d / name).parent.mkdir(exist_ok=True)
+        a = ((1 - (x[i % 3, 0] + 1) / 2) * 255).round().byte().numpy()      # dark strokes on white paper
+        Image.fromarray(a).resize((60, 60)).save(d / name)
+    return d
+
+
+@pytest.mark.parametrize("cmd", [c for c in readme_commands() if kind(c) == "python -m colddiff_lib"])
+def test_cli_commands(cmd, images, tmp_path):
+    args = shlex.split(cmd)[3:]
+    if args[0] == "train":                                  # small sizes, own results folder
+        args += ["--steps", "2", "--no-progress", "--set", f"results_dir='{tmp_path}'", *TINY]
+    if args[0] == "models" and "--cards" in args:
+        pytest.skip("rewrites committed cards")
+    if args[0] == "restore" and args[1] == "blurred.png" and not (images / "blurred.png").exists():
+        run([PY, "-m", "colddiff_lib", "degrade", "digit.png", "blurred.png", "--task", "deblur", "--t", "10"],
+            cwd=images, PYTHONPATH=str(REPO))
+    r = run([PY, "-m", "colddiff_lib", *args], cwd=images, PYTHONPATH=str(REPO))
+    assert r.returncode == 0, r.stderr
+    if args[0] in ("restore", "degrade"):
+        out = images / args[-1 - args[::-1].index(next(a for a in args[::-1] if a.endswith((".png", "/"))))]
+        assert out.exists()
+
+
+@pytest.mark.parametrize("cmd", [c for c in readme_commands() if kind(c) == "torchrun"])
+def test_torchrun_command(cmd, tmp_path):
+    """The README's multi-GPU command with 2 CPU ranks (gloo), a tiny network and 8 fake CelebA-HQ
+    images: the paper profile's published schedule and image size (128), 2 steps."""
+    from PIL import Image
+    import numpy as np
+    args = shlex.split(cmd)
+    assert args[1] == "--nproc_per_node"
+    args[2] = "2"
+    folder = tmp_path / "data" / "celeba_hq"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        Image.fromarray(rng.integers(0, 256, (140, 140, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    torchrun = str(Path(PY).with_name("torchrun"))
+    r = run([torchrun, *args[1:], "--steps", "2", "--no-progress", "--set", f"results_dir='{tmp_path / 'res'}'", *TINY],
+            COLDDIFF_DATA=str(tmp_path / "data"), OMP_NUM_THREADS="1", timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "trained deblur-celeba" in r.stdout and (tmp_path / "res" / "paper" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("cmd", [c for c in readme_commands() if kind(c) == "python -m benchmarks"])
+def test_benchmark_commands(cmd):
+    """Benchmarks take minutes and rewrite results/bench: here their command lines are parsed
+    (--help); the fid stage of the GPU campaign runs for real in tests/test_gpu_campaign.py."""
+    args = shlex.split(cmd)
+    r = run([PY, *args[1:3], "--help"], timeout=120)
+    assert r.returncode == 0 and "usage" in r.stdout
+    if "--only" in args:
+        assert args[args.index("--only") + 1] in r.stdout or "--only" in r.stdout

@@ -1,0 +1,61 @@
+"""The house rules of issue #11, checked: one module per concept, imports of the package's own
+modules at the top of files, environment variables read only at the edges, one output root."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from colddiff_lib import tasks
+from colddiff_lib.config import TASKS as CONFIG_TASKS, get_config
+
+LIB = Path(__file__).resolve().parent.parent / "colddiff_lib"
+MODULES = sorted(LIB.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_no_import_of_a_sibling_module_inside_a_function(path):
+    tree = ast.parse(path.read_text())
+    bad = []
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("colddiff_lib")):
+                    bad.append(f"{fn.name} (line {node.lineno})")
+    assert not bad, f"{path.name} imports colddiff modules inside functions: {bad}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_no_private_name_is_imported_across_modules(path):
+    tree = ast.parse(path.read_text())
+    private = [a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0
+               for a in n.names if a.name.startswith("_")]
+    assert not private, f"{path.name} imports private names {private}"
+
+
+def test_environment_variables_are_read_only_at_the_edges():
+    readers = {p.name for p in MODULES if re.search(r"COLDDIFF_\w+", p.read_text())}
+    assert readers <= {"env.py", "__main__.py"}, readers
+
+
+def test_one_task_list():
+    assert CONFIG_TASKS is tasks.TASKS
+    for name, t in tasks.TASKS.items():
+        assert t.name == name and t.kind in ("restoration", "generation", "workshop")
+        assert (t.schedule is None) == (t.kind == "workshop")
+        if t.kind == "generation":
+            assert t.variants and t.label
+
+
+def test_every_writer_takes_its_folder_from_the_config(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from colddiff_lib import plotting, reporting
+    c = get_config("cpu", results_dir=str(tmp_path))
+    fig = plt.figure()
+    assert plotting.savefig(fig, "x", c) == tmp_path / "cpu" / "figures" / "x.png"
+    reporting.write_table([{"dataset": "mnist", "column": "Sampled", "FID": 1.0}], 9, c, "t")
+    assert (tmp_path / "cpu" / "tables" / "table9.csv").exists() and (tmp_path / "cpu" / "figures" / "x.pdf").exists()
+    with pytest.raises(TypeError, match="savefig takes the run's Config"):
+        plotting.savefig(fig, "x", "cpu")
