@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data import LOADERS
-from .paths import CACHE_DIR, REPO_ROOT  # noqa: F401  (REPO_ROOT re-exported for users)
+from .paths import REPO_ROOT
 from .tasks import TASKS
 
 PROFILES = ("smoke", "cpu", "paper")

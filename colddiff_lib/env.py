@@ -35,12 +35,11 @@ def parse_bool(value, name: str) -> bool:
 
 def force() -> bool:
     """COLDDIFF_FORCE (make's FORCE): retrain from scratch?"""
-    v = os.environ.get("COLDDIFF_FORCE", "0")
-    try:
-        return parse_bool(v, "COLDDIFF_FORCE")
-    except EnvError:
-        raise EnvError(f"COLDDIFF_FORCE={v.strip().lower()!r} is not a yes/no value; use 1 to retrain or 0 "
-                       "(FORCE=1 / FORCE=0 with make)") from None
+    v = os.environ.get("COLDDIFF_FORCE", "0").strip().lower()
+    if v not in YES + NO:
+        raise EnvError(f"COLDDIFF_FORCE={v!r} is not a yes/no value; use 1 to retrain or 0 "
+                       "(FORCE=1 / FORCE=0 with make)")
+    return v in YES
 
 
 def profile(default: str = "smoke") -> str:

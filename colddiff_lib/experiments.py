@@ -5,6 +5,7 @@
 * :func:`metric_rows`          FID / SSIM / RMSE of each column, beside the paper's FID;
 * :func:`restoration_rows`     both, for one dataset of a table;
 * :func:`compare_algorithms`   Algorithm 1 vs Algorithm 2 on a trained model;
+* :func:`pretrained_examples`  the same steps with a shipped model (the cpu profile's MNIST models);
 * :func:`generate`, :func:`generation_rows`  Table 5: samples from the fully degraded state and their FID.
 
 Every function that needs a trained network takes ``force`` (retrain from scratch).
@@ -16,14 +17,14 @@ import time
 import pandas as pd
 import torch
 
-from . import metrics
+from . import metrics, pretrained
 from .common import state_to
 from .config import Config
 from .data import fixed_subset
 from .reporting import paper_value
 from .sampling import SAMPLERS, algorithm1, algorithm2, batched, direct
 from .tasks import get_task, load_data, make_degradation
-from .training import train_or_load
+from .training import CheckpointError, train_or_load
 
 
 def _R(model):
@@ -60,6 +61,21 @@ def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None
             "Sampled": batched(algorithm2, R, D, xT, state, batch_size=batch_size, progress=progress),
             "Direct": batched(direct, R, D, xT, state, batch_size=batch_size)}
     return x0, outs, test, D
+
+
+def pretrained_examples(name: str, n: int = 8):
+    """A shipped model (e.g. the cpu profile's ``deblur-mnist``) on ``n`` held-out test images, by the
+    steps of :func:`degrade_and_restore`: ({"Original", "Degraded", "Sampled", "Direct"}, a line saying
+    which model and its measured row), or (None, how to get the weights) when they are not here."""
+    try:
+        model, info = pretrained.load(name)
+    except CheckpointError as e:
+        return None, str(e)
+    x0, outs, _, _ = degrade_and_restore(info["config"], model, n, progress=False)
+    m = info["metrics"]
+    about = (f"{name}: profile {info['config'].profile}, {info['step']} training steps"
+             + (f", Sampled FID {m['Sampled FID']:.1f} at N = {m['N']}" if "Sampled FID" in m else ""))
+    return {"Original": x0, **outs}, about
 
 
 def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: int, fid: bool = True) -> list[dict]:

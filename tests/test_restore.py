@@ -141,3 +141,28 @@ def test_model_card_states_training_and_metrics():
     fid = t1[(t1.dataset == "mnist") & (t1.column == "Sampled")].FID.iloc[0]
     assert "200 steps" in text and "`08183f4d88ffc61c`" in text and f"| Sampled | {fid:.2f} |" in text
     assert "Smoke scale" in text and "## Limits" in text
+
+
+def test_pretrained_examples_are_the_table_steps_with_the_shipped_weights(monkeypatch):
+    """The notebooks' real-data cell: the cpu profile's inpainting model on 4 test digits, checked
+    against the steps done by hand (x_T = D(x0, T) with the seeded masks, Direct = R(x_T, T))."""
+    from colddiff_lib import experiments
+    imgs, about = experiments.pretrained_examples("inpaint-mnist", n=4)
+    model, info = pretrained.load("inpaint-mnist")
+    cfg = info["config"]
+    x0, _ = experiments.test_images(cfg, 4)
+    D = build_degradation("inpaint", "mnist", 32, 1)
+    xT, _ = experiments.fully_degrade(cfg, D, x0)
+    with torch.no_grad():
+        direct = model(xT, torch.full((4,), D.T))
+    assert list(imgs) == ["Original", "Degraded", "Sampled", "Direct"]
+    torch.testing.assert_close(imgs["Original"], x0)
+    torch.testing.assert_close(imgs["Degraded"], xT)
+    torch.testing.assert_close(imgs["Direct"], direct, atol=1e-5, rtol=0)
+    assert rmse(imgs["Sampled"], x0) < 0.5 * rmse(xT, x0)     # the digits come back
+    assert about.startswith("inpaint-mnist: profile cpu, 3000 training steps, Sampled FID")
+    # weights missing: no error, the line says how to get them
+    spec = pretrained.get_spec("inpaint-mnist")
+    monkeypatch.setattr(pretrained.ModelSpec, "weights", lambda self: pretrained.Path("/nonexistent/w.pt"))
+    none, how = experiments.pretrained_examples(spec.name)
+    assert none is None and "train it: python -m colddiff_lib train --profile cpu --task inpaint" in how
