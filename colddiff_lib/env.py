@@ -23,23 +23,20 @@ class EnvError(ValueError):
     pass
 
 
-def parse_bool(value, name: str) -> bool:
+def parse_bool(value, name: str, fix: str = "use 1/true/yes/on or 0/false/no/off") -> bool:
     """1/true/yes/on -> True, 0/false/no/off/'' -> False; anything else is refused, not guessed."""
     if isinstance(value, bool):
         return value
     v = str(value).strip().lower()
     if v not in YES + NO:
-        raise EnvError(f"{name}={value!r} is not a yes/no value; use 1/true/yes/on or 0/false/no/off")
+        raise EnvError(f"{name}={v!r} is not a yes/no value; {fix}")
     return v in YES
 
 
 def force() -> bool:
     """COLDDIFF_FORCE (make's FORCE): retrain from scratch?"""
-    v = os.environ.get("COLDDIFF_FORCE", "0").strip().lower()
-    if v not in YES + NO:
-        raise EnvError(f"COLDDIFF_FORCE={v!r} is not a yes/no value; use 1 to retrain or 0 "
-                       "(FORCE=1 / FORCE=0 with make)")
-    return v in YES
+    return parse_bool(os.environ.get("COLDDIFF_FORCE", "0"), "COLDDIFF_FORCE",
+                      fix="use 1 to retrain or 0 (FORCE=1 / FORCE=0 with make)")
 
 
 def profile(default: str = "smoke") -> str:
