@@ -55,7 +55,7 @@ browser-setup: $(BROWSER)
 # ---- tests ------------------------------------------------------------------------------------
 test: setup browser-setup
 	@$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
-	  --nbval-kernel-name colddiff -q; rc=$$?; \
+	  --nbval-kernel-name colddiff -q --durations=25; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: check tests/ and notebooks/" >&2; fi; exit $$rc
 
 # ---- the main job -------------------------------------------------------------------------------

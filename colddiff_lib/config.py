@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .data import LOADERS
 from .paths import REPO_ROOT
-from .tasks import TASKS
+from .tasks import TASKS, schedule_revision
 
 PROFILES = ("smoke", "cpu", "paper")
 
@@ -114,6 +114,9 @@ class Config:
         for k, v in _HASH_NEUTRAL.items():
             if d.get(k) == v:
                 d.pop(k)
+        revision = schedule_revision(self.task, self.dataset, self.image_size)   # D changed since
+        if revision:
+            d["schedule"] = revision
         return d
 
     @property

@@ -63,18 +63,13 @@ SHIPPED = [
     ModelSpec("deblur-mnist", "cpu", "deblur", "mnist", note="MNIST deblurring (Table 1), cpu profile"),
     ModelSpec("inpaint-mnist", "cpu", "inpaint", "mnist", note="MNIST Gaussian-mask inpainting (Table 2), cpu profile"),
     ModelSpec("superres-mnist", "cpu", "superres", "mnist", note="MNIST 8x super-resolution (Table 3), cpu profile"),
-    ModelSpec("blurgen-mnist", "cpu", "blurgen", "mnist",
-              note="MNIST generation from blurred means (Table 5 / Figure 21), cpu profile; trained on an H100 "
-                   "in the GPU campaign with the cpu profile's settings"),
-    ModelSpec("hot-mnist", "cpu", "hot", "mnist",
-              note="MNIST hot diffusion, Gaussian noise as the degradation (Table 5), cpu profile; trained on an "
-                   "H100 in the GPU campaign with the cpu profile's settings"),
-    ModelSpec("inpaintgen-mnist", "cpu", "inpaintgen", "mnist",
-              note="MNIST generation from a solid colour by inpainting (Table 5), cpu profile; trained on an H100 "
-                   "in the GPU campaign with the cpu profile's settings"),
-    ModelSpec("superresgen-mnist", "cpu", "superresgen", "mnist",
-              note="MNIST generation from 2x2 images by super-resolution (Table 5), cpu profile; trained on an "
-                   "H100 in the GPU campaign with the cpu profile's settings"),
+    *[ModelSpec(f"{task}-mnist", "cpu", task, "mnist",
+                note=f"MNIST {what} ({where}), cpu profile; trained on an H100 in the GPU campaign with the "
+                     "cpu profile's settings")
+      for task, what, where in (("blurgen", "generation from blurred means", "Table 5 / Figure 21"),
+                                ("hot", "hot diffusion, Gaussian noise as the degradation", "Table 5"),
+                                ("inpaintgen", "generation from a solid colour by inpainting", "Table 5"),
+                                ("superresgen", "generation from 2x2 images by super-resolution", "Table 5"))],
     ModelSpec("deblur-mnist-workshop", "smoke", "deblur", "mnist", "workshop",
               note="MNIST deblurring, the workshop's model (dim 32, 1000 steps)"),
     ModelSpec("inpaint-mnist-workshop", "smoke", "inpaint", "mnist", "workshop",

@@ -7,6 +7,8 @@
 * :func:`claims`        the paper's qualitative claims on a restoration table (Sampled and Direct
   beat Degraded on every metric; Sampled beats Direct on FID), :func:`say_claims` in words, and
   :func:`assert_claims_kept` against the claims recorded when the results were committed;
+* :func:`committed_claims` the claims on another profile's committed table (the cpu profile's MNIST
+  rows, shown and asserted in the smoke notebooks that CI re-executes);
 * :func:`summary`       rounded one-line-per-row text (what nbval compares).
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from .common import has_tabulate
-from .config import Config
+from .config import Config, results_root
 from .io import atomic_write_text
 from .paths import REPO_ROOT
 
@@ -85,6 +87,16 @@ def generation_claims(df: pd.DataFrame) -> pd.DataFrame:
             if better in fid and worse in fid:
                 out.append({"dataset": ds, "claim": claim, "holds": bool(fid[better] < fid[worse])})
     return pd.DataFrame(out, columns=["dataset", "claim", "holds"])
+
+
+def committed_claims(table: int, profile: str = "cpu", results_dir=None):
+    """A profile's committed table (e.g. the cpu profile's MNIST rows at N = 10,000) and the paper's
+    claims on it (Table 5: :func:`generation_claims`): ``(table, claims)``, or None when absent."""
+    path = results_root(results_dir) / profile / "tables" / f"table{table}.csv"
+    if not path.exists():
+        return None
+    df = pd.read_csv(path)
+    return df, (generation_claims(df) if int(table) == 5 else claims(df))
 
 
 def claims_key(profile: str, table: int | str) -> str:

@@ -47,6 +47,21 @@ def _pick(T, default):
     return int(T) if T is not None else default
 
 
+def blur_scale(fam, S) -> float:
+    """The published CelebA/AFHQ blur sigmas are for 128x128 images.  A smaller image (the stand-ins
+    run at 32 px) gets them scaled by S/128, as the mask widths already are: unscaled, sigma up to
+    7.4 px erases a 32-px face within a few steps and every restoration collapses to a mean face."""
+    return S / 128 if fam in ("celeba", "afhq") else 1.0
+
+
+def schedule_revision(task: str, dataset: str, image_size: int) -> str | None:
+    """A tag for the config hash where D differs from the first release's schedule (so checkpoints
+    trained with the old D are refused); ``None`` where D is unchanged (hashes stay valid)."""
+    if task in ("deblur", "blurgen") and blur_scale(family(dataset), image_size) != 1.0:
+        return "blur sigmas x image_size/128"
+    return None
+
+
 def _deblur(fam, S, C, T, source):
     if fam == "mnist":
         n = _pick(T, 20)        # the code's README (the paper's text says 40)
@@ -55,14 +70,14 @@ def _deblur(fam, S, C, T, source):
         n = _pick(T, 50)
         return Blur(n, C, S, 11, per_step(n, lambda i: 0.35 + i / 100), "reflect")
     if fam in ("celeba", "afhq"):
-        n = _pick(T, 200)
-        return Blur(n, C, S, 15, per_step(n, lambda i: math.exp(0.01 * i)), "reflect")
+        n, k = _pick(T, 200), blur_scale(fam, S)
+        return Blur(n, C, S, 15, per_step(n, lambda i: k * math.exp(0.01 * i)), "reflect")
     return None
 
 
 def _blurgen(fam, S, C, T, source):
-    n = _pick(T, 300)
-    return Blur(n, C, S, 27, per_step(n, lambda i: math.exp(0.01 * i)), "circular", final_mean=True, quantize=True)
+    n, k = _pick(T, 300), blur_scale(fam, S)    # MNIST keeps the published sigmas (its committed models)
+    return Blur(n, C, S, 27, per_step(n, lambda i: k * math.exp(0.01 * i)), "circular", final_mean=True, quantize=True)
 
 
 def _inpaint(fam, S, C, T, source):

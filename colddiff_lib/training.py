@@ -204,8 +204,9 @@ def model_from_checkpoint(ck: dict, cfg: Config, device=None, which: str = "ema"
 
 
 def export_weights(ck: dict, path: Path) -> None:
-    """Write the EMA weights alone, in fp16, with the config hash (for committed smoke weights)."""
-    blob = {"version": CHECKPOINT_VERSION, "ema": {k: (v.half() if v.is_floating_point() else v)
+    """Write the EMA weights alone, in fp16, with the config hash (for committed smoke weights).
+    The tensors are stored on the CPU, so that a plain ``torch.load`` works on any machine."""
+    blob = {"version": CHECKPOINT_VERSION, "ema": {k: (v.half() if v.is_floating_point() else v).detach().cpu()
                                                    for k, v in ck["ema"].items()},
             "config_hash": ck["config_hash"], "step": ck["step"], "wall_s": ck["wall_s"],
             "channels": ck["channels"], "losses": ck["losses"][-50:]}

@@ -97,6 +97,21 @@ def test_config_hashes_of_every_profile_are_unchanged():
               ("paper", "inpaint", "celeba", ""): "62f3ffa881c802fb",
               ("cpu", "deblur", "mnist", ""): "f2dfd8ace4a45133",
               ("cpu", "inpaint", "mnist", ""): "04ca3d52bb0afd31",
-              ("cpu", "superres", "mnist", ""): "645a4b26821e1362"}
+              ("cpu", "superres", "mnist", ""): "645a4b26821e1362",
+              ("cpu", "blurgen", "mnist", ""): "5c56df8d7662082b",
+              ("cpu", "hot", "mnist", ""): "61503e3631e62942"}
     for (profile, task, ds, tag), h in golden.items():
         assert get_config(profile, task=task, dataset=ds, **({"tag": tag} if tag else {})).hash == h
+
+
+def test_scaled_blur_schedules_get_new_hashes_and_nothing_else_does():
+    """The CelebA/AFHQ blur sigmas scaled by size/128 (below 128 px) change D, so those configs'
+    hashes change (old checkpoints are refused); every other config keeps its hash."""
+    from colddiff_lib.tasks import schedule_revision
+    assert schedule_revision("deblur", "celeba-standin", 32) == schedule_revision("blurgen", "afhq", 64) is not None
+    for args in [("deblur", "celeba", 128), ("blurgen", "mnist", 32), ("deblur", "cifar10-standin", 32),
+                 ("inpaint", "celeba-standin", 32), ("hot", "afhq-standin", 32)]:
+        assert schedule_revision(*args) is None
+    a = get_config("smoke", task="deblur", dataset="celeba-standin")
+    assert "schedule" in a.training_dict() and "schedule" not in get_config("smoke").training_dict()
+    assert a.weights_path.name == "deblur-celeba-standin.pt"          # still the profile's default file

@@ -23,7 +23,11 @@ SCHEDULES = [  # task, dataset, size, channels, kernel, sigma(i), padding
     ("deblur", "mnist", 32, 1, 11, lambda i: 7.0, "circular"),
     ("deblur", "cifar10", 32, 3, 11, lambda i: 0.35 + i / 100, "reflect"),
     ("deblur", "celeba", 128, 3, 15, lambda i: math.exp(0.01 * i), "reflect"),
-    ("blurgen", "celeba", 64, 3, 27, lambda i: math.exp(0.01 * i), "circular"),
+    # below 128 px the CelebA/AFHQ sigmas are scaled by size/128 (issue #10: the stand-ins run at 32 px)
+    ("blurgen", "celeba", 64, 3, 27, lambda i: 0.5 * math.exp(0.01 * i), "circular"),
+    ("deblur", "afhq", 32, 3, 15, lambda i: 0.25 * math.exp(0.01 * i), "reflect"),
+    ("blurgen", "celeba", 128, 3, 27, lambda i: math.exp(0.01 * i), "circular"),
+    ("blurgen", "mnist", 32, 1, 27, lambda i: math.exp(0.01 * i), "circular"),     # MNIST: as published
 ]
 
 

@@ -78,3 +78,23 @@ def test_recorded_claims_must_keep_holding(tmp_path):
     worse.loc[1, "FID"] = 60.0
     with pytest.raises(AssertionError, match="Sampled beats Degraded on FID"):
         R.assert_claims_kept(R.claims(worse), "table1", path)
+
+
+def test_committed_claims_of_another_profile(tmp_path):
+    """The smoke notebooks show (and assert) the cpu profile's committed claims: read from
+    <results>/<profile>/tables/tableN.csv, Table 5 with the generation claims."""
+    assert R.committed_claims(1, "cpu", results_dir=tmp_path) is None
+    tables = tmp_path / "cpu" / "tables"
+    tables.mkdir(parents=True)
+    pd.DataFrame([{"dataset": "mnist", "column": c, "FID": f, "SSIM": s, "RMSE": r}
+                  for c, f, s, r in (("Degraded", 400.0, 0.1, 0.3), ("Sampled", 57.0, 0.4, 0.2),
+                                     ("Direct", 55.0, 0.6, 0.1))]).to_csv(tables / "table1.csv", index=False)
+    pd.DataFrame([{"dataset": "mnist", "column": c, "FID": f}
+                  for c, f in (("blur: perfect symmetry", 125.5), ("blur: broken symmetry", 127.9),
+                               ("hot: fixed noise", 30.0), ("hot: estimated noise", 20.0))]).to_csv(tables / "table5.csv", index=False)
+    df, c = R.committed_claims(1, "cpu", results_dir=tmp_path)
+    held = c.set_index("claim").holds
+    assert len(df) == 3 and held.sum() == 6 and not held["Sampled beats Direct on FID"]    # 57 > 55
+    _, c5 = R.committed_claims(5, "cpu", results_dir=tmp_path)
+    assert dict(zip(c5.claim, c5.holds)) == {"broken symmetry beats perfect symmetry on FID": False,
+                                             "estimated noise beats fixed noise on FID": True}

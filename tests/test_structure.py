@@ -59,3 +59,12 @@ def test_every_writer_takes_its_folder_from_the_config(tmp_path):
     assert (tmp_path / "cpu" / "tables" / "table9.csv").exists() and (tmp_path / "cpu" / "figures" / "x.pdf").exists()
     with pytest.raises(TypeError, match="savefig takes the run's Config"):
         plotting.savefig(fig, "x", "cpu")
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].glob("results/*/weights/*.pt")), ids=lambda p: p.name)
+def test_committed_weights_load_anywhere_with_a_plain_torch_load(path):
+    """Weights exported on a GPU once held CUDA tensors: torch.load then fails on a CPU machine
+    unless told map_location.  Every committed file must load as it is (weights_only, on the CPU)."""
+    import torch
+    blob = torch.load(path, weights_only=True)
+    assert {v.device.type for v in blob["ema"].values()} == {"cpu"} and len(blob["config_hash"]) == 16
