@@ -30,7 +30,6 @@ from .training import CheckpointError, load_checkpoint, model_from_checkpoint
 
 # task -> the paper's table number (restoration tasks only)
 TABLE_OF = {"deblur": 1, "inpaint": 2, "superres": 3, "snow": 4, "decolor": 8}
-GENERATION_TASKS = ("blurgen", "hot", "inpaintgen", "superresgen")     # their rows are in Table 5
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ def table_metrics(spec: ModelSpec) -> dict:
     """The model's measured row (Sampled and Direct) of its table, if that table has been written
     (a generation model: its Table 5 rows)."""
     cfg = spec.config()
-    if spec.task in GENERATION_TASKS:
+    if get_task(spec.task).kind == "generation":
         return generation_metrics(spec)
     table = TABLE_OF.get(spec.task)
     f = cfg.results_path / "tables" / f"table{table}.csv"
@@ -210,7 +209,8 @@ def card_text(spec: ModelSpec) -> str:
              f"{ck.get('wall_s', float('nan')) / 60:.0f} min of training on the machine that trained it |",
              f"| config hash | `{cfg.hash}` (checked on load) |",
              f"| weights | `{spec.weights().relative_to(REPO_ROOT) if spec.weights().is_relative_to(REPO_ROOT) else spec.weights()}` |"]
-    if m and spec.task in GENERATION_TASKS:
+    generative = get_task(spec.task).kind == "generation"
+    if m and generative:
         lines += ["", f"Measured on {m.get('N')} generated samples per variant, FID against as many MNIST test "
                   f"images (table 5 of `results/{spec.profile}/tables/`):", "",
                   "| variant | FID |", "|---|---|"]
@@ -224,24 +224,22 @@ def card_text(spec: ModelSpec) -> str:
                 lines.append(f"| {col} | {m[f'{col} FID']:.2f} | {m[f'{col} SSIM']:.3f} | {m[f'{col} RMSE']:.4f} |")
     else:
         lines += ["", "No table row has been measured for this exact model yet."]
-    if spec.task in GENERATION_TASKS:
-        lines += ["", "## Limits", "",
-                  f"- It generates {spec.dataset} images from this project's fully degraded `{spec.task}` states "
+    if generative:
+        limits = [f"- It generates {spec.dataset} images from this project's fully degraded `{spec.task}` states "
                   "(experiments.generate); it is not a restorer of arbitrary inputs.",
                   f"- {cfg.train_steps} steps of a small U-Net: digits are recognisable but not of the paper's quality; "
-                  "FID at a few hundred samples is biased upwards, so compare variants at equal N only.", ""]
-        return "\n".join(lines)
-    lines += ["", "## Limits", "",
-              f"- It restores images degraded by this project's `{spec.task}` operator with the {spec.dataset} "
-              "schedule; other blurs, masks or resolutions are outside what it saw.",
-              f"- It knows {spec.dataset} only: {cfg.image_size}x{cfg.image_size} "
-              + ("grey digits, white on black (a dark-on-light image is inverted first, and back after)."
-                 if "mnist" in spec.dataset else "images like its training set."),
-              "- From the fully degraded level (t = T) Direct can only return a conditional mean; Algorithm 2 "
-              "adds detail that is plausible, not necessarily the true image.", ""]
-    if spec.profile == "smoke":
-        lines.insert(-1, "- Smoke scale: trained for minutes, for CI and workshops; its outputs are blurry.")
-    return "\n".join(lines)
+                  "FID at a few hundred samples is biased upwards, so compare variants at equal N only."]
+    else:
+        limits = [f"- It restores images degraded by this project's `{spec.task}` operator with the {spec.dataset} "
+                  "schedule; other blurs, masks or resolutions are outside what it saw.",
+                  f"- It knows {spec.dataset} only: {cfg.image_size}x{cfg.image_size} "
+                  + ("grey digits, white on black (a dark-on-light image is inverted first, and back after)."
+                     if "mnist" in spec.dataset else "images like its training set."),
+                  "- From the fully degraded level (t = T) Direct can only return a conditional mean; Algorithm 2 "
+                  "adds detail that is plausible, not necessarily the true image."]
+        if spec.profile == "smoke":
+            limits.append("- Smoke scale: trained for minutes, for CI and workshops; its outputs are blurry.")
+    return "\n".join(lines + ["", "## Limits", "", *limits, ""])
 
 
 def write_cards(names=None) -> list[Path]:

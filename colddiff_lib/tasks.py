@@ -49,8 +49,9 @@ def _pick(T, default):
 
 def blur_scale(fam, S) -> float:
     """The published CelebA/AFHQ blur sigmas are for 128x128 images.  A smaller image (the stand-ins
-    run at 32 px) gets them scaled by S/128, as the mask widths already are: unscaled, sigma up to
-    7.4 px erases a 32-px face within a few steps and every restoration collapses to a mean face."""
+    run at 32 px) gets them scaled by S/128, as the mask widths already are, so that D(x0, t) removes
+    the same share of the image at every t (unscaled, sigma up to 7.4 px flattens a 32-px face within
+    a few steps)."""
     return S / 128 if fam in ("celeba", "afhq") else 1.0
 
 
