@@ -15,7 +15,7 @@ export COLDDIFF_FORCE := $(FORCE)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%.ipynb,$(EXEC)/%.ipynb,$(NOTEBOOKS))
 
-.PHONY: all check-args setup browser-setup reproduce test lab bench gpu-check gpu-prepare clean-results table1 table2 table3 table4 table5 figure21 help
+.PHONY: all check-args setup browser-setup reproduce test lab bench gpu-check gpu-prepare clean-results fashion-mnist table1 table2 table3 table4 table5 figure21 help
 .DEFAULT_GOAL := help
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make table1 .. table5, make figure21                 one piece each"
 	@echo "make lab                                             JupyterLab with the colddiff kernel"
 	@echo "make bench                                           benchmarks -> results/bench/"
+	@echo "make fashion-mnist                                   optional: Fashion-MNIST from Debian into data/"
 	@echo "make gpu-prepare / make gpu-check                    the paper profile on one GPU -> results/gpu/"
 
 # ---- set-up (a dependency of everything; nobody has to run it by hand) ----------------------
@@ -51,6 +52,18 @@ $(BROWSER): $(STAMP)
 	touch $@
 
 browser-setup: $(BROWSER)
+
+# optional second real dataset: Fashion-MNIST from Debian's dataset-fashion-mnist, unpacked into
+# data/ without root (apt-get download + dpkg-deb -x); nothing else needs it
+FASHION := data/FashionMNIST/raw/t10k-labels-idx1-ubyte.gz
+$(FASHION):
+	@test -d /usr/share/datasets/fashion-mnist && mkdir -p $(@D) && cp /usr/share/datasets/fashion-mnist/*-ubyte.gz $(@D)/ || { \
+	  rm -rf .cache/deb && mkdir -p .cache/deb && cd .cache/deb && apt-get download -q dataset-fashion-mnist >/dev/null 2>&1 \
+	  && dpkg-deb -x dataset-fashion-mnist_*.deb root && cd ../.. && mkdir -p $(@D) \
+	  && cp .cache/deb/root/usr/share/datasets/fashion-mnist/*-ubyte.gz $(@D)/ && rm -rf .cache/deb; } \
+	  || { echo "could not get Debian's dataset-fashion-mnist; put the four *-ubyte.gz files in $(@D)/" >&2; exit 1; }
+
+fashion-mnist: $(FASHION)
 
 # ---- tests ------------------------------------------------------------------------------------
 test: setup browser-setup

@@ -1,4 +1,4 @@
-"""Command line: ``python -m colddiff_lib {train,restore,degrade,models,prepare-fid,data} ...``.
+"""Command line: ``python -m colddiff_lib {train,table,restore,degrade,models,prepare-fid,data} ...``.
 
     python -m colddiff_lib restore photo.png out.png --model deblur-mnist --sampler algorithm2
     python -m colddiff_lib degrade digit.png blurred.png --task deblur --t 10
@@ -9,6 +9,10 @@
     python -m colddiff_lib train --profile smoke --task deblur --tag workshop
     python -m colddiff_lib train --profile paper --task deblur --dataset cifar10 --set batch_size=64
     torchrun --nproc_per_node 8 -m colddiff_lib train --profile paper --task deblur --dataset celeba
+
+    # one dataset's rows of a paper table, merged into results/<profile>/tables/ (the other rows stay)
+    python -m colddiff_lib table --profile cpu --task deblur --dataset fashion-mnist --n 1000
+    python -m colddiff_lib table --profile cpu --task hot --dataset mnist --n 500      # Table 5, vs the test set
 """
 from __future__ import annotations
 
@@ -17,14 +21,16 @@ import ast
 import os
 import sys
 
+import pandas as pd
 import torch
 import torch.distributed as dist
 
-from . import env, pretrained
+from . import env, experiments, pretrained, reporting
 from .config import get_config
 from .data import load_dataset
 from .metrics import fid_weights_path
 from .restore import ImageInputError, degrade_files, restore_files
+from .tasks import get_task
 from .training import export_weights, train
 
 
@@ -70,6 +76,19 @@ def main(argv=None) -> int:
     dg.add_argument("--t", type=float, default=None, help="level 1..T (default T)")
     dg.add_argument("--image-size", type=int, default=32)
     dg.add_argument("--seed", type=int, default=0)
+    tb = sub.add_parser("table", help="one dataset's rows of a paper table (Tables 1-5), merged into "
+                        "results/<profile>/tables/; trains the model first when it has no weights")
+    tb.add_argument("--profile", default="smoke")
+    tb.add_argument("--task", default="deblur", help="deblur, inpaint, superres, snow, decolor, or a generation "
+                    "task (blurgen, hot, inpaintgen, superresgen: Table 5)")
+    tb.add_argument("--dataset", default="mnist")
+    tb.add_argument("--n", type=int, default=None, help="test images (restoration) or samples (generation); "
+                    "default: the profile's n_eval / n_generate")
+    tb.add_argument("--variants", nargs="*", default=None, help="generation variants (default: all of the task's)")
+    tb.add_argument("--reference", default="test", choices=("train", "test"),
+                    help="generation: the split the samples' FID is measured against")
+    tb.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="other config overrides (e.g. results_dir=...)")
+    tb.add_argument("--no-progress", action="store_true")
     mo = sub.add_parser("models", help="list the named pretrained models")
     mo.add_argument("--cards", action="store_true", help="(re)write the model cards beside the weights")
     sub.add_parser("prepare-fid", help="convert the packaged FID Inception weights for torch-fidelity")
@@ -105,6 +124,30 @@ def main(argv=None) -> int:
                     print(f"wrote {p}")
             df = pretrained.list_models()
             print(df.drop(columns=["config hash"]).to_string(index=False))
+        elif a.cmd == "table":
+            over = _parse_set(a.set)
+            over.update(task=a.task, dataset=a.dataset, **env.config_overrides())
+            if a.no_progress:
+                over["progress"] = False
+            cfg = get_config(a.profile, **over)
+            _warn_if_paper_on_cpu(cfg)
+            task = get_task(cfg.task)
+            if task.kind == "generation":
+                variants = a.variants or [v for v, _ in task.variants]
+                for v in variants:
+                    task.variant(v)                                     # an unknown variant fails first
+                rows, _ = experiments.generation_rows(cfg, variants, n=a.n, reference_split=a.reference)
+                (number, title), check = reporting.GENERATION_TABLE, reporting.generation_claims
+            elif cfg.task in reporting.TABLES:
+                rows, _ = experiments.restoration_rows(cfg, reporting.TABLES[cfg.task][0], n_eval=a.n)
+                (number, title), check = reporting.TABLES[cfg.task], reporting.claims
+            else:
+                raise ValueError(f"task {cfg.task!r} has no paper table; use one of "
+                                 f"{', '.join(reporting.TABLES)} or a generation task")
+            df = reporting.merge_table(rows, number, cfg, title)
+            print(pd.DataFrame(rows).drop(columns=["table"]).to_string(index=False))
+            reporting.say_claims(check(df[df.dataset == cfg.dataset]))
+            print(f"merged into {cfg.results_path / 'tables' / f'table{number}.csv'} ({len(df)} rows)")
         elif a.cmd == "train":
             over = _parse_set(a.set)
             over.update(task=a.task, dataset=a.dataset)

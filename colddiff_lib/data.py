@@ -134,6 +134,7 @@ def load_dataset(name: str, split: str = "train", image_size: int = 32, root: st
         raise DataError(f"image_size must be an integer >= 4, got {image_size!r}")
     root = Path(root) if root is not None else REPO_ROOT / "data"
     raw, labels, source = LOADERS[name](split, root, download)
+    source = shown_source(source)
     images = _resize_square(raw, int(image_size * RESIZE_FACTOR))
     ds = ImageSet(images, labels.long(), name, split, image_size, source)
     if channels is not None and ds.channels != channels:
@@ -204,6 +205,15 @@ def _download(name: str, fetch) -> None:
                         "or put the files in the data root") from None
 
 
+def shown_source(source: str) -> str:
+    """A data folder inside the repository as a relative path (tables that name it are committed;
+    an absolute path would name one machine); any other source string is kept as it is."""
+    try:
+        return str(Path(source).relative_to(REPO_ROOT))
+    except ValueError:
+        return source
+
+
 def _missing(name: str, where: Path, how: str) -> DataError:
     return DataError(f"{name} not found: expected {where}. {how}")
 
@@ -259,8 +269,9 @@ def _load_fashion(split, root, download):
         pair = _idx_pair(cand, split)
         if pair is not None:
             return (*pair, str(cand))
-    raise _missing("Fashion-MNIST", folder, "Install the Debian package dataset-fashion-mnist "
-                   f"(files under {FASHION_DEBIAN}), or pass download=True when online.")
+    raise _missing("Fashion-MNIST", folder, "Run `make fashion-mnist` (Debian's dataset-fashion-mnist, "
+                   f"unpacked there without root), install that package (files under {FASHION_DEBIAN}), "
+                   "or pass download=True when online.")
 
 
 def read_cifar_batches(folder: Path, split: str):

