@@ -1,6 +1,6 @@
 """make bench: speed measured side by side in one run, printed as ratios, written to results/bench/.
 
-    python -m benchmarks [--only blur,alg2,train,fid,bf16ab,layout] [--quick]
+    python -m benchmarks [--only blur,alg2,train,fid,bf16ab,layout,norm] [--quick]
 """
 from __future__ import annotations
 
@@ -206,12 +206,61 @@ def bench_layout(quick):
     return save("layout", rows)
 
 
-BENCHES = {"blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": bench_fid, "bf16ab": bench_bf16ab, "layout": bench_layout}
+def bench_norm(quick):
+    """The U-Net's channel LayerNorm: fused F.layer_norm (the library) vs its literal var_mean form,
+    in the cpu profile's MNIST network: a training step (channels-last, as training runs) and an
+    evaluation forward pass (NCHW, as sampling runs), side by side."""
+    import torch.nn.functional as F
+    from colddiff_lib.unet import LayerNorm2d
+    cfg = get_config("cpu", task="deblur", dataset="mnist")
+    x0 = torch.rand(cfg.batch_size, 1, 32, 32) * 2 - 1
+    t = torch.randint(1, 21, (cfg.batch_size,))
+    xe, te = torch.rand(100, 1, 32, 32) * 2 - 1, torch.randint(1, 21, (100,))
+    fused = LayerNorm2d.forward
+    rows = []
+    for what in ("train step (channels-last)", "eval forward, batch 100 (NCHW)"):
+        per = {}
+        for name, fwd in (("fused", fused), ("literal", LayerNorm2d.literal)):
+            LayerNorm2d.forward = fwd
+            try:
+                torch.manual_seed(0)
+                model = build_model(cfg, 1)
+                if what.startswith("train"):
+                    model.to_channels_last()
+                    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+                    def run():
+                        F.l1_loss(model(x0, t), x0).backward()
+                        opt.step()
+                        opt.zero_grad()
+                else:
+                    model.eval()
+
+                    def run():
+                        with torch.no_grad():
+                            model(xe, te)
+                per[name] = timeit(run, repeat=2 if quick else 5)
+            finally:
+                LayerNorm2d.forward = fused
+        rows.append({"what": what, "fused_s": round(per["fused"], 3), "literal_s": round(per["literal"], 3),
+                     "speedup": round(per["literal"] / per["fused"], 2)})
+    ln = LayerNorm2d(64)
+    torch.nn.init.normal_(ln.g)
+    torch.nn.init.normal_(ln.b)
+    z = torch.randn(8, 64, 16, 16)
+    with torch.no_grad():
+        err = float((ln(z) - ln.literal(z)).abs().max())
+    print(f"\n[7] U-Net LayerNorm, cpu profile MNIST net (dim {cfg.unet_dim}, mults {cfg.dim_mults}, "
+          f"batch {cfg.batch_size}): fused vs literal; max |diff| of the norm itself {err:.1e}")
+    return save("norm", rows)
+
+
+BENCHES = {"blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": bench_fid, "bf16ab": bench_bf16ab, "layout": bench_layout, "norm": bench_norm}
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--only", default="blur,alg2,train,fid,layout")
+    p.add_argument("--only", default="blur,alg2,train,fid,layout,norm")
     p.add_argument("--quick", action="store_true")
     a = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,8 @@ SHIPPED = [
     ModelSpec("superres-mnist", "cpu", "superres", "mnist", note="MNIST 8x super-resolution (Table 3), cpu profile"),
     ModelSpec("deblur-fashion-mnist", "cpu", "deblur", "fashion-mnist",
               note="Fashion-MNIST deblurring (Table 1's MNIST settings on a second real dataset), cpu profile"),
+    ModelSpec("superres-fashion-mnist", "cpu", "superres", "fashion-mnist",
+              note="Fashion-MNIST 8x super-resolution (Table 3's MNIST settings on a second real dataset), cpu profile"),
     *[ModelSpec(f"{task}-mnist", "cpu", task, "mnist",
                 note=f"MNIST {what} ({where}), cpu profile; trained on an H100 in the GPU campaign with the "
                      "cpu profile's settings")

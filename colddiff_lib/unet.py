@@ -36,6 +36,14 @@ class LayerNorm2d(nn.Module):
         self.b = nn.Parameter(torch.zeros(1, dim, 1, 1))
 
     def forward(self, x):
+        # F.layer_norm normalises the last dimension: move channels there.  For a channels-last
+        # tensor (as in training) the permute is free, and the fused kernel is 2-4x faster on the
+        # CPU than the literal form below (make bench --only norm).
+        y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.g.view(-1), self.b.view(-1), self.eps)
+        return y.permute(0, 3, 1, 2)
+
+    def literal(self, x):
+        """The definition: (x - mean_c) / sqrt(var_c + eps) * g + b, per pixel over the channels."""
         var, mean = torch.var_mean(x, dim=1, unbiased=False, keepdim=True)
         return (x - mean) / (var + self.eps).sqrt() * self.g + self.b
 

@@ -68,3 +68,14 @@ def test_committed_weights_load_anywhere_with_a_plain_torch_load(path):
     import torch
     blob = torch.load(path, weights_only=True)
     assert {v.device.type for v in blob["ema"].values()} == {"cpu"} and len(blob["config_hash"]) == 16
+
+
+def test_shipped_weights_fit_the_repository_budget():
+    """Issue #10: all committed weights (fp16 EMA; the shipped models and the smoke stand-ins)
+    together stay within 60 MiB, and every shipped model has its weights and card."""
+    from colddiff_lib import pretrained
+    root = Path(__file__).parents[1] / "results"
+    shipped = [s.weights() for s in pretrained.SHIPPED]
+    assert all(f.exists() and f.with_suffix(".md").exists() for f in shipped), [f for f in shipped if not f.exists()]
+    total = sum(f.stat().st_size for f in root.glob("*/weights/*.pt"))
+    assert total <= 60 * 2 ** 20, f"committed weights {total / 2 ** 20:.1f} MiB > 60 MiB"

@@ -46,3 +46,26 @@ def test_channels_last_is_the_same_function():
     plain = Unet(dim=8, dim_mults=(1, 2), channels=1, num_classes=10, attn_heads=1, attn_dim_head=8).eval()
     plain.load_state_dict(m.state_dict())
     assert (plain(x, t, y) - ref).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_layer_norm_is_the_per_pixel_channel_norm(layout):
+    """The fused LayerNorm2d against the formula in float64, values and gradients, in both layouts."""
+    from colddiff_lib.unet import LayerNorm2d
+    torch.manual_seed(0)
+    ln = LayerNorm2d(6)
+    with torch.no_grad():
+        ln.g.normal_()
+        ln.b.normal_()
+    x = (torch.randn(2, 6, 5, 7) * 3 + 1).contiguous(memory_format=layout).requires_grad_()
+    out = ln(x)
+    xd, g, b = x.detach().double(), ln.g.detach().double(), ln.b.detach().double()
+    mean = xd.mean(1, keepdim=True)
+    var = ((xd - mean) ** 2).mean(1, keepdim=True)          # biased, as in the paper's code
+    ref = (xd - mean) / (var + 1e-5).sqrt() * g + b
+    assert out.shape == x.shape and (out.double() - ref).abs().max() < 1e-5
+    assert (ln.literal(x).double() - ref).abs().max() < 1e-5
+    w = torch.randn_like(out)
+    gx, gg = torch.autograd.grad((out * w).sum(), (x, ln.g))
+    lx, lg = torch.autograd.grad((ln.literal(x) * w).sum(), (x, ln.g))
+    assert (gx - lx).abs().max() < 1e-4 and (gg - lg).abs().max() < 1e-4
