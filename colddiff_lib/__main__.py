@@ -57,7 +57,8 @@ def main(argv=None) -> int:
     tr.add_argument("--dataset", default="mnist")
     tr.add_argument("--tag", default="", help="a named variant, e.g. 'workshop' (its own files and settings)")
     tr.add_argument("--steps", type=int, help="override train_steps")
-    tr.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="other config overrides")
+    tr.add_argument("--set", nargs="*", action="extend", metavar="KEY=VALUE",
+                    help="other config overrides (repeat --set or list several after one)")
     tr.add_argument("--checkpoint", help="checkpoint path (default results/<profile>/checkpoints/<task>-<dataset>.pt)")
     tr.add_argument("--force", action="store_true", help="retrain from scratch")
     tr.add_argument("--no-progress", action="store_true")
@@ -87,7 +88,8 @@ def main(argv=None) -> int:
     tb.add_argument("--variants", nargs="*", default=None, help="generation variants (default: all of the task's)")
     tb.add_argument("--reference", default="test", choices=("train", "test"),
                     help="generation: the split the samples' FID is measured against")
-    tb.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="other config overrides (e.g. results_dir=...)")
+    tb.add_argument("--set", nargs="*", action="extend", metavar="KEY=VALUE",
+                    help="other config overrides (e.g. results_dir=...; repeat --set or list several after one)")
     tb.add_argument("--no-progress", action="store_true")
     mo = sub.add_parser("models", help="list the named pretrained models")
     mo.add_argument("--cards", action="store_true", help="(re)write the model cards beside the weights")

@@ -123,17 +123,29 @@ def test_table_command_merges_one_dataset_and_says_its_claims(tmp_path, monkeypa
     seen = {}
 
     def fake_rows(cfg, table, n_eval=None, **kw):
-        seen.update(task=cfg.task, dataset=cfg.dataset, table=table, n=n_eval, root=cfg.results_dir)
+        seen.update(task=cfg.task, dataset=cfg.dataset, table=table, n=n_eval, root=cfg.results_dir,
+                    steps=cfg.train_steps)
         return _rows(cfg.dataset, (300.0, 20.0, 25.0)), {}
     monkeypatch.setattr(E, "restoration_rows", fake_rows)
     cfg = get_config("cpu", results_dir=str(tmp_path))
     R.write_table(_rows("mnist", (300.0, 50.0, 60.0), 4.69), 3, cfg, "Super-resolution")
     rc = cli.main(["table", "--profile", "cpu", "--task", "superres", "--dataset", "fashion-mnist", "--n", "7",
-                   "--set", f"results_dir={tmp_path}", "--no-progress"])
+                   "--set", "train_steps=6000", "--set", f"results_dir={tmp_path}", "--no-progress"])
     out = capsys.readouterr().out
-    assert rc == 0 and seen == dict(task="superres", dataset="fashion-mnist", table=3, n=7, root=str(tmp_path))
+    # a repeated --set adds to the earlier ones (argparse's plain store kept only the last)
+    assert rc == 0 and seen == dict(task="superres", dataset="fashion-mnist", table=3, n=7, root=str(tmp_path),
+                                    steps=6000)
     assert "fashion-mnist: Sampled beats Direct on FID: holds" in out and "mnist: Sampled" not in out.replace("fashion-mnist", "")
     df = pd.read_csv(tmp_path / "cpu" / "tables" / "table3.csv")
     assert sorted(df.dataset.unique()) == ["fashion-mnist", "mnist"] and len(df) == 6
     assert cli.main(["table", "--task", "ddpm", "--set", f"results_dir={tmp_path}"]) == 2
     assert "has no paper table" in capsys.readouterr().err
+
+
+def test_train_command_keeps_every_repeated_set(tmp_path, capsys):
+    """The first of two --set options is applied too: here its bad value is the one clear error."""
+    from colddiff_lib import __main__ as cli
+    rc = cli.main(["train", "--profile", "smoke", "--set", "ema_decay=1.5", "--set", f"results_dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "ema_decay" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "smoke" / "checkpoints").exists()
