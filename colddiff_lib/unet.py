@@ -37,8 +37,9 @@ class LayerNorm2d(nn.Module):
 
     def forward(self, x):
         # F.layer_norm normalises the last dimension: move channels there.  For a channels-last
-        # tensor (as in training) the permute is free, and the fused kernel is 2-4x faster on the
-        # CPU than the literal form below (make bench --only norm).
+        # tensor (as in training) the permute is free.  With it the cpu profile's U-Net takes a
+        # training step 1.14x and an evaluation forward pass 2.03x faster on 2 cores than with the
+        # literal form below (make bench --only norm).
         y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.g.view(-1), self.b.view(-1), self.eps)
         return y.permute(0, 3, 1, 2)
 
