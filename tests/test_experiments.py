@@ -65,7 +65,7 @@ def test_paper_reference_blanks_are_unknown():
     assert math.isnan(R.paper_value(3, "mnist", "Sampled", "FID"))
 
 
-def test_recorded_claims_must_keep_holding(tmp_path):
+def test_recorded_claims_must_keep_holding(tmp_path, capsys):
     df = pd.DataFrame([
         {"dataset": "a", "column": "Degraded", "FID": 50.0, "SSIM": 0.5, "RMSE": 0.3},
         {"dataset": "a", "column": "Sampled", "FID": 40.0, "SSIM": 0.6, "RMSE": 0.35},
@@ -78,6 +78,10 @@ def test_recorded_claims_must_keep_holding(tmp_path):
     worse.loc[1, "FID"] = 60.0
     with pytest.raises(AssertionError, match="Sampled beats Degraded on FID"):
         R.assert_claims_kept(R.claims(worse), "table1", path)
+    # a run at another N than the profile's (N_EVAL set) lists the lost claims instead of failing
+    R.assert_claims_kept(R.claims(worse), "table1", path, n_override=48)
+    out = capsys.readouterr().out
+    assert "2 of 6 recorded claim(s) do not hold at this N: [('a', 'Sampled beats Degraded on FID'), ('a', 'Sampled beats Direct on FID')]" in out
 
 
 def test_committed_claims_of_another_profile(tmp_path):
