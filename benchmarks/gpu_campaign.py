@@ -25,6 +25,12 @@ Stages (``--stages``, comma-separated, run in the order given):
                   -> table_mnist.{csv,md}
 * ``fid``         FID of saved outputs against the MNIST test originals (for a GPU machine without
                   the FID weights: run this stage later on a machine that has them) -> table_mnist
+* ``gensample``   the cpu profile's MNIST generators (committed weights): N = --n-eval samples per
+                  Table 5 variant, saved as uint8 (``samples-gen-<task>-<variant>.npz``), no FID
+                  needed yet; a second call skips the variants already saved -> gen_samples.csv
+* ``genfid``      Table 5 of the saved generator samples: FID against the MNIST test set (the same
+                  reference as notebook 07's cpu plan), and the first 400 of each for Figure 21
+                  -> cpu_table5.{csv,md}, figure21-<task>.npz
 
 Every stage writes its results as soon as they exist (atomically), so a machine taken back mid-run
 leaves what was done; the checkpoints (``<out>/checkpoints/``, large, not for committing) let the next
@@ -57,10 +63,11 @@ from colddiff_lib.tasks import get_task, load_data
 from colddiff_lib.training import load_checkpoint, model_from_checkpoint, train, train_or_load
 from colddiff_lib.unet import Unet
 
-STAGES = ("env", "throughput", "cputrain", "train", "cpu", "eval", "fid")
+STAGES = ("env", "throughput", "cputrain", "train", "cpu", "eval", "fid", "gensample", "genfid")
 TASKS = {"deblur": 1, "inpaint": 2}         # task -> the paper's table number
 CPU_TABLES = {"deblur": 1, "inpaint": 2, "superres": 3}
 CPU_GENERATION = ("blurgen", "hot", "inpaintgen", "superresgen")
+GEN_ORDER = ("superresgen", "hot", "blurgen", "inpaintgen")   # gensample: cheapest first (4, 2x200, 2x300, 750 steps)
 
 
 def _say(*a):
@@ -374,6 +381,87 @@ def stage_cpu(a, out: Path, device) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _gen_file(out: Path, task: str, variant: str) -> Path:
+    return out / f"samples-gen-{task}-{variant.replace(' ', '_')}.npz"
+
+
+def stage_gensample(a, out: Path, device) -> pd.DataFrame:
+    """Samples of the cpu profile's MNIST generators, saved before any FID (which needs weights that
+    may arrive with a later call); the FID is :func:`stage_genfid`'s."""
+    path = out / "gen_samples.csv"
+    rows = pd.read_csv(path).to_dict("records") if path.exists() and not a.dry_run else []
+    for task in GEN_ORDER:
+        cfg = cpu_config(task, a, out)
+        for variant, _ in get_task(task).variants:
+            f = _gen_file(out, task, variant)
+            if f.exists() and any(r["task"] == task and r["variant"] == variant for r in rows):
+                continue
+            t0 = time.perf_counter()
+            x, _, info = experiments.generate(cfg, a.n_eval, variant, seed=0, progress=False, batch_size=a.eval_batch)
+            _sync(device)
+            sample_s = time.perf_counter() - t0
+            atomic_write(f, lambda fh: np.savez_compressed(fh, sample=_u8(x)))
+            rows = [r for r in rows if not (r["task"] == task and r["variant"] == variant)]
+            rows.append({"task": task, "variant": variant, "label": f"{get_task(task).label}: {variant}",
+                         "N": int(x.shape[0]), "train steps": info["step"], "train s": round(info["wall_s"], 1),
+                         "sampling s": round(sample_s, 1), "device": _device_name(device), "file": f.name})
+            _say("gensample:", rows[-1])
+            _table(pd.DataFrame(rows), out, "gen_samples", "Samples of the cpu profile's MNIST generators (FID: stage genfid)")
+            stage_genfid(a, out, device, wait=False)          # score what is saved, if the FID weights are here
+    return pd.DataFrame(rows)
+
+
+def stage_genfid(a, out: Path, device, wait: bool = True) -> pd.DataFrame:
+    """Table 5 rows (FID against the MNIST test set) of what :func:`stage_gensample` saved; rows already
+    scored (same variant and N) are kept.  ``wait=False`` (from gensample, after each variant): score
+    only if the FID weights are already here."""
+    path = out / "gen_samples.csv"
+    if not path.exists():
+        raise SystemExit(f"no {path}: run the gensample stage first")
+    if not (wait_for_fid(a) if wait else fid_available() or _try_assemble(a)):
+        if wait:
+            _say("genfid: no FID weights here; skipped (carry them with --fid-parts)")
+        return pd.DataFrame()
+    gen = pd.read_csv(path)
+    done_path = out / "cpu_table5.csv"
+    rows = pd.read_csv(done_path).to_dict("records") if done_path.exists() and not a.dry_run else []
+    figure = {}
+    for r in gen.to_dict("records"):
+        f = out / r["file"]
+        if not f.exists():
+            continue
+        x = torch.from_numpy(np.load(f)["sample"])
+        figure.setdefault(r["task"], {})[r["variant"].replace(" ", "_")] = x[:400].numpy()
+        if any(d["column"] == r["label"] and d["N"] == len(x) and d["sampling s"] == r["sampling s"] for d in rows):
+            continue
+        cfg = cpu_config(r["task"], a, out)
+        ref_set = load_data(cfg, "test")
+        ref = metrics.reference_features(ref_set, min(len(ref_set), max(len(x), 2)), seed=cfg.seed)
+        t0 = time.perf_counter()
+        fid = metrics.fid_from_features(metrics.extract_features(x, batch_size=500), ref)
+        rows = [d for d in rows if d["column"] != r["label"]]
+        rows.append({"table": 5, "dataset": "mnist", "column": r["label"], "FID": round(fid, 2),
+                     "paper FID": reporting.paper_value(5, "mnist", r["label"], "FID"), "N": len(x),
+                     "reference": f"mnist test (N={len(ref)})", "T": "published", "profile": cfg.profile,
+                     "train steps": r["train steps"], "train s": r["train s"], "sampling s": r["sampling s"],
+                     "fid s": round(time.perf_counter() - t0, 1), "task": r["task"], "device": r["device"]})
+        _say("genfid:", rows[-1]["column"], rows[-1]["FID"])
+        _table(pd.DataFrame(rows), out, "cpu_table5",
+               "Table 5, MNIST rows: the cpu profile's generators sampled and scored on one device")
+    for task, arrays in figure.items():
+        atomic_write(out / f"figure21-{task}.npz", lambda fh: np.savez_compressed(fh, **arrays))
+    return pd.DataFrame(rows)
+
+
+def _try_assemble(a) -> bool:
+    if a.fid_parts:
+        try:
+            assemble_fid_parts([Path(d) for d in a.fid_parts.split(",")])
+        except FileNotFoundError:
+            return False
+    return fid_available()
+
+
 # --------------------------------------------------------------------------------------------
 # The converted FID Inception weights are 91 MiB; the working tree travels within 64 MiB.  They go in
 # two parts (bytes 2-3 and bytes 0-1 of every float32, xz-compressed) and are put together there,
@@ -487,7 +575,8 @@ def main(argv=None) -> int:
         _say("warning: no GPU here; the campaign's sizes are meant for one (use --dry-run for a CPU check)")
     t0 = time.perf_counter()
     fns = {"env": stage_env, "throughput": stage_throughput, "cputrain": stage_cputrain, "train": stage_train,
-           "cpu": stage_cpu, "eval": stage_eval, "fid": stage_fid}
+           "cpu": stage_cpu, "eval": stage_eval, "fid": stage_fid, "gensample": stage_gensample,
+           "genfid": stage_genfid}
     for s in stages:                     # in the order given (e.g. the FID stages last, after the weights arrive)
         ts = time.perf_counter()
         fns[s](a, out, device)

@@ -12,7 +12,7 @@ WAIT=${1:-560}; shift || true
 mkdir -p $PARTS
 for d in .gpu/fid1 .gpu/fid2; do [ -d "$d" ] && cp -n "$d"/* $PARTS/; done
 if [ ! -d $RUN ]; then
-  mkdir -p $RUN && cp -a . $RUN/
+  mkdir -p $RUN && cp -a . $RUN/ && touch $RUN/.started
   (cd $RUN && env -u OUT setsid nohup bash -c "bash benchmarks/gpu_campaign.sh --fid-parts $PARTS $*; echo \$? > $RC" \
      > $LOG 2>&1 < /dev/null &)
   echo "campaign started: $*"
@@ -23,7 +23,7 @@ while [ ! -f $RC ] && [ $((SECONDS - t0)) -lt "$WAIT" ]; do sleep 5; done
 if [ -n "${OUT:-}" ]; then
   cp $LOG "$OUT/campaign.log"
   (cd $RUN/results && tar czf "$OUT/gpu-tables.tgz" --exclude='gpu/checkpoints' --exclude='gpu/samples-*' gpu 2>/dev/null)
-  (cd $RUN/results && ls cpu/weights/*gen*-mnist.pt cpu/weights/hot-mnist.pt 2>/dev/null | xargs -r tar cf "$OUT/cpu-weights.tar")
-  for f in $RUN/results/gpu/samples-*.npz; do [ -f "$f" ] && cp "$f" "$OUT/"; done
+  (cd $RUN/results && find cpu/weights -name '*.pt' -newer $RUN/.started 2>/dev/null | xargs -r tar cf "$OUT/cpu-weights.tar")   # trained here
+  (cd $RUN/results/gpu && ls samples-*.npz 2>/dev/null | xargs -r tar cf "$OUT/samples.tar")   # one file: few come back
 fi
 tail -n 40 $LOG

@@ -145,24 +145,27 @@ def fitted_degradation(cfg: Config):
     return D
 
 
-def _sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, progress: bool | None = None):
+def _sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, progress: bool | None = None,
+                       batch_size: int = 128):
     """x_T drawn from the task's prior (fitted on the training set), then the variant's sampler: (x, x_T)."""
     sampler_name, prior_kw = get_task(cfg.task).variant(variant)
     D = fitted_degradation(cfg.replace(progress=True))            # progress does not change the prior
     x_T, state = D.prior(n, torch.Generator().manual_seed(seed), **prior_kw)
     device = next(model.parameters()).device                      # the prior is drawn on the CPU
     x_T, state = x_T.to(device), state_to(state, device)
-    x = batched(SAMPLERS[sampler_name], _R(model), D, x_T, state, batch_size=128, progress=progress)
+    x = batched(SAMPLERS[sampler_name], _R(model), D, x_T, state, batch_size=batch_size, progress=progress)
     return x.clamp(-1, 1), x_T
 
 
-def generate(cfg: Config, n: int, variant: str, seed: int = 0, progress: bool | None = None, force: bool = False):
+def generate(cfg: Config, n: int, variant: str, seed: int = 0, progress: bool | None = None, force: bool = False,
+             batch_size: int = 128):
     """Samples from the fully degraded state with one of the task's generation variants
     (``tasks.TASKS[task].variants``: 'fixed noise' / 'estimated noise' for hot, 'perfect symmetry' /
-    'broken symmetry' for blurgen, 'sample' for inpaintgen, superresgen and animorph)."""
+    'broken symmetry' for blurgen, 'sample' for inpaintgen, superresgen and animorph).  ``batch_size``:
+    images per sampler call (larger on a GPU)."""
     get_task(cfg.task).variant(variant)                           # an unknown variant fails before training
     model, info = train_or_load(cfg, force=force, progress=progress)
-    x, x_T = _sample_from_prior(cfg, model, n, variant, seed, progress)
+    x, x_T = _sample_from_prior(cfg, model, n, variant, seed, progress, batch_size=batch_size)
     return x, x_T, info
 
 
