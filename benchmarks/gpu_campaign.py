@@ -389,12 +389,12 @@ def stage_gensample(a, out: Path, device) -> pd.DataFrame:
     """Samples of the cpu profile's MNIST generators, saved before any FID (which needs weights that
     may arrive with a later call); the FID is :func:`stage_genfid`'s."""
     path = out / "gen_samples.csv"
-    rows = pd.read_csv(path).to_dict("records") if path.exists() and not a.dry_run else []
+    rows = pd.read_csv(path).to_dict("records") if path.exists() else []     # a later call goes on
     for task in GEN_ORDER:
         cfg = cpu_config(task, a, out)
         for variant, _ in get_task(task).variants:
             f = _gen_file(out, task, variant)
-            if f.exists() and any(r["task"] == task and r["variant"] == variant for r in rows):
+            if f.exists() and any(r["task"] == task and r["variant"] == variant and r["N"] == a.n_eval for r in rows):
                 continue
             t0 = time.perf_counter()
             x, _, info = experiments.generate(cfg, a.n_eval, variant, seed=0, progress=False, batch_size=a.eval_batch)

@@ -73,8 +73,8 @@ def test_table_has_paper_column_metrics_and_later_fid(campaign):
 def test_bad_stage_is_one_clear_error(capsys):
     with pytest.raises(SystemExit):
         gc.main(["--dry-run", "--stages", "warp"])
-    assert ("unknown stage(s) warp; valid stages: env, throughput, cputrain, train, cpu, eval, fid"
-            in capsys.readouterr().err)
+    assert ("unknown stage(s) warp; valid stages: env, throughput, cputrain, train, cpu, eval, fid, gensample, "
+            "genfid" in capsys.readouterr().err)
 
 
 def test_cputrain_trains_the_generation_models_with_their_hashes(campaign):
@@ -86,6 +86,36 @@ def test_cputrain_trains_the_generation_models_with_their_hashes(campaign):
         cfg = gc.cpu_config(r.task, a, out)
         assert cfg.hash == r.config_hash and cfg.weights_path.name == r.weights
         assert gc.load_checkpoint(cfg.weights_path, cfg)["step"] == 3       # the exported EMA weights load
+
+
+def test_gensample_then_genfid_give_table5_rows_of_the_saved_samples(campaign):
+    """Table 5 at N = --n-eval: the saved samples are the library's generate() output (batched by 2,000
+    there, 128 by default: the same images), a second call samples nothing again, and each FID is the
+    library's FID of the saved images against the MNIST test set, computed here."""
+    out, _ = campaign
+    args = ["--dry-run", "--out", str(out), "--n-eval", "5"]
+    assert gc.main(args + ["--stages", "gensample"]) == 0
+    gen = pd.read_csv(out / "gen_samples.csv")
+    want = [(t, v) for t in gc.GEN_ORDER for v, _ in gc.get_task(t).variants]
+    assert list(zip(gen.task, gen.variant)) == want and (gen.N == 5).all()
+    a = argparse.Namespace(dry_run=True)
+    x, _, _ = gc.experiments.generate(gc.cpu_config("hot", a, out), 5, "fixed noise", seed=0, progress=False)
+    saved = np.load(out / "samples-gen-hot-fixed_noise.npz")["sample"]
+    assert np.abs(gc._u8(x).astype(int) - saved).max() <= 1                # uint8 rounding at most
+    assert gc.main(args + ["--stages", "genfid"]) == 0
+    t5 = pd.read_csv(out / "cpu_table5.csv")
+    assert list(t5.column) == list(gen.label) and (t5.table == 5).all() and t5["paper FID"].isna().all()
+    test = gc.load_data(gc.cpu_config("hot", a, out), "test")
+    idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:5].sort().values
+    ref = metrics.extract_features(test.batch(idx, augment=False))      # the seeded test subset, here
+    for r in t5.itertuples():
+        z = torch.from_numpy(np.load(out / gen.set_index("label").loc[r.column, "file"])["sample"])
+        assert abs(metrics.fid_from_features(metrics.extract_features(z), ref) - r.FID) < 0.01
+    fig = np.load(out / "figure21-blurgen.npz")
+    assert sorted(fig.files) == ["broken_symmetry", "perfect_symmetry"] and fig["broken_symmetry"].shape == (5, 1, 32, 32)
+    before = gen["sampling s"].tolist()
+    assert gc.main(args + ["--stages", "gensample"]) == 0                  # nothing sampled again
+    assert pd.read_csv(out / "gen_samples.csv")["sampling s"].tolist() == before
 
 
 def test_fid_weight_parts_put_together_bit_for_bit(tmp_path, monkeypatch):
