@@ -86,6 +86,24 @@ def load_checkpoint(path: Path, cfg: Config | None = None) -> dict:
     return ck
 
 
+def shorter_run(cfg: Config):
+    """(path, checkpoint) of the furthest saved run of ``cfg`` that differs from it only in
+    ``train_steps`` and has not gone past ``cfg.train_steps``; None if there is none.  Training
+    depends on ``train_steps`` only through when it stops (and how often it saves), so going on from
+    such a run is exactly a run to ``cfg.train_steps`` (tests/test_training.py)."""
+    best = None
+    for f in sorted(cfg.checkpoint_path.parent.glob(f"{cfg.run_name}*.pt")):
+        try:
+            ck = load_checkpoint(f)
+            other = Config(**{**ck["config"], "train_steps": cfg.train_steps})
+        except Exception:                     # not a full checkpoint of a known config: not ours
+            continue
+        if ("model" in ck and "opt" in ck and other.hash == cfg.hash and ck["config_hash"] != cfg.hash
+                and ck["step"] <= cfg.train_steps and (best is None or ck["step"] > best[1]["step"])):
+            best = (f, ck)
+    return best
+
+
 # --------------------------------------------------------------------------------------------
 # training
 # --------------------------------------------------------------------------------------------
@@ -120,8 +138,15 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
     gen = torch.Generator().manual_seed(cfg.seed)
     step, losses, wall = 0, [], 0.0
 
-    if resume and path.exists():
-        ck = load_checkpoint(path, cfg)
+    shorter = None
+    if resume and not path.exists() and path == cfg.checkpoint_path:
+        shorter = shorter_run(cfg)            # a run to fewer steps: go on from it (training length)
+    if resume and (path.exists() or shorter is not None):
+        ck = load_checkpoint(path, cfg) if shorter is None else shorter[1]
+        if shorter is not None and rank == 0:
+            print(f"continuing {cfg.run_name} from {shorter[0]} (step {ck['step']}, a run to "
+                  f"train_steps={ck['config']['train_steps']}) up to {cfg.train_steps} steps; exact, since only "
+                  f"when to stop depends on train_steps; that file is kept, this run saves to {path}")
         if "model" not in ck or "opt" not in ck:
             raise CheckpointError(f"{path} holds EMA weights only (an exported weights file), not a training "
                                   "checkpoint; training cannot resume from it: give another --checkpoint path")
@@ -131,7 +156,7 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
         gen.set_state(ck["rng"]["data"])
         torch.set_rng_state(ck["rng"]["torch"])
         step, losses, wall = ck["step"], list(ck["losses"]), ck["wall_s"]
-        if step >= cfg.train_steps:
+        if step >= cfg.train_steps and shorter is None:
             return ck
 
     net = model
@@ -186,6 +211,8 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
         if rank == 0 and (step % save_every == 0 or step == end):
             save_checkpoint(path, snapshot())
     bar.close()
+    if shorter is not None and rank == 0 and not path.exists():
+        save_checkpoint(path, snapshot())     # went on from a run that had already reached this step
     return snapshot()
 
 

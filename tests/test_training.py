@@ -6,7 +6,7 @@ import torch
 from colddiff_lib.config import get_config
 from colddiff_lib.data import load_dataset
 from colddiff_lib.io import atomic_write
-from colddiff_lib.training import CheckpointError, load_checkpoint, train, train_or_load
+from colddiff_lib.training import CheckpointError, load_checkpoint, shorter_run, train, train_or_load
 
 TINY = dict(unet_dim=8, dim_mults=(1, 2), attn_heads=1, attn_dim_head=8, batch_size=4, grad_accum=2,
             ema_every=1, ema_start=3, ema_decay=0.9, lr=1e-3, image_size=16, progress=False)
@@ -32,6 +32,33 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_data, task):
         for k, v in full[key].items():
             assert torch.equal(v, resumed[key][k]), f"{key}.{k} differs after resume"
     assert full["losses"] == resumed["losses"]
+
+
+def test_longer_run_goes_on_from_a_shorter_one(tmp_path, tiny_data, capsys, monkeypatch):
+    """Asking for more steps (--set train_steps=N) continues the saved shorter run of the same config,
+    and equals a run trained to N from scratch; a run of another config is never taken."""
+    import colddiff_lib.training as T
+    monkeypatch.setattr(T, "load_data", lambda c, split: tiny_data)
+    short = get_config("smoke", train_steps=3, results_dir=str(tmp_path / "r"), **TINY)
+    train(short, data=tiny_data, save_every=100)
+    other = short.replace(lr=short.lr * 2, train_steps=4)       # another config, further along
+    train(other, data=tiny_data, save_every=100)
+    longer = short.replace(train_steps=6)
+    assert longer.checkpoint_path != short.checkpoint_path          # the hash covers train_steps
+    torch.manual_seed(999)
+    _, info = train_or_load(longer)                                   # the CLI's and notebooks' route
+    assert f"from {short.checkpoint_path} (step 3" in capsys.readouterr().out
+    went_on = load_checkpoint(longer.checkpoint_path, longer)
+    assert info["step"] == 6
+    assert went_on["step"] == 6 and went_on["config_hash"] == longer.hash
+    assert load_checkpoint(longer.checkpoint_path, longer)["step"] == 6   # saved under its own name
+    assert load_checkpoint(short.checkpoint_path, short)["step"] == 3     # the shorter run is kept
+    scratch = train(longer, checkpoint=tmp_path / "scratch.pt", data=tiny_data, save_every=100)
+    for key in ("model", "ema"):
+        for k, v in scratch[key].items():
+            assert torch.equal(v, went_on[key][k]), f"{key}.{k} differs from a run trained to 6 from scratch"
+    assert scratch["losses"] == went_on["losses"]
+    assert shorter_run(longer.replace(train_steps=2)) is None       # never a run that went past the goal
 
 
 def test_ema_is_a_copy_before_start_then_averages(tmp_path, tiny_data):
