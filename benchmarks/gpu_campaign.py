@@ -326,10 +326,10 @@ def stage_cputrain(a, out: Path, device) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def wait_for_fid(a) -> bool:
+def wait_for_fid(a, wait: bool = True) -> bool:
     """FID needs the Inception weights: assemble them from ``--fid-parts`` (polling up to --fid-wait
-    seconds, since the second part may arrive with a later call)."""
-    deadline = time.perf_counter() + a.fid_wait
+    seconds, since the second part may arrive with a later call; ``wait=False``: one look, no wait)."""
+    deadline = time.perf_counter() + (a.fid_wait if wait else 0.0)
     while True:
         if a.fid_parts:
             try:
@@ -418,7 +418,7 @@ def stage_genfid(a, out: Path, device, wait: bool = True) -> pd.DataFrame:
     path = out / "gen_samples.csv"
     if not path.exists():
         raise SystemExit(f"no {path}: run the gensample stage first")
-    if not (wait_for_fid(a) if wait else fid_available() or _try_assemble(a)):
+    if not wait_for_fid(a, wait):
         if wait:
             _say("genfid: no FID weights here; skipped (carry them with --fid-parts)")
         return pd.DataFrame()
@@ -451,15 +451,6 @@ def stage_genfid(a, out: Path, device, wait: bool = True) -> pd.DataFrame:
     for task, arrays in figure.items():
         atomic_write(out / f"figure21-{task}.npz", lambda fh: np.savez_compressed(fh, **arrays))
     return pd.DataFrame(rows)
-
-
-def _try_assemble(a) -> bool:
-    if a.fid_parts:
-        try:
-            assemble_fid_parts([Path(d) for d in a.fid_parts.split(",")])
-        except FileNotFoundError:
-            return False
-    return fid_available()
 
 
 # --------------------------------------------------------------------------------------------
