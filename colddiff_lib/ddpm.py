@@ -119,11 +119,15 @@ def _gamma(g) -> float:
 
 
 def cfg_eps(model, x_t, t, c, gamma: float = 1.0) -> torch.Tensor:
-    """Classifier-free guidance: eps = eps_u + gamma (eps_c - eps_u); gamma = 1 is eps_c."""
+    """Classifier-free guidance: eps = eps_u + gamma (eps_c - eps_u); gamma = 1 is eps_c, gamma = 0
+    is eps_u (one network pass each, not two)."""
     gamma = _gamma(gamma)
     n = x_t.shape[0]
     tt = torch.full((n,), int(t), device=x_t.device, dtype=torch.long)
-    eps_c = model(x_t, tt, _labels(c, n, x_t.device))
+    labels = _labels(c, n, x_t.device)       # checks c even where only eps_u is needed
+    if gamma == 0.0 and c is not None:
+        return model(x_t, tt, _labels(None, n, x_t.device))
+    eps_c = model(x_t, tt, labels)
     if gamma == 1.0 or c is None:
         return eps_c
     eps_u = model(x_t, tt, _labels(None, n, x_t.device))

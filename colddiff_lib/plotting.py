@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import torch
@@ -62,10 +63,22 @@ def image_rows(rows: dict, title: str | None = None, scale: float = 1.1, col_tit
     return fig
 
 
-def grid(images: torch.Tensor, nrow: int, title: str | None = None, scale: float = 0.6):
-    """One big grid of samples (Figure 21 style)."""
+def grid_columns(n: int) -> int:
+    """Columns for a grid of n images: the divisor of n nearest above sqrt(n), if there is one below
+    2 sqrt(n) (full rows: 32 -> 8 x 4, 400 -> 20 x 20), else ceil(sqrt(n))."""
+    if n < 1:
+        raise ValueError(f"a grid needs at least one image, got {n}")
+    root = math.sqrt(n)
+    full = [d for d in range(math.ceil(root), math.floor(2 * root) + 1) if n % d == 0]
+    return full[0] if full else math.ceil(root)
+
+
+def grid(images: torch.Tensor, nrow: int | None = None, title: str | None = None, scale: float = 0.6):
+    """One big grid of samples (Figure 21 style); ``nrow`` (images per row) defaults to
+    ``grid_columns``."""
     import matplotlib.pyplot as plt
     from torchvision.utils import make_grid
+    nrow = nrow or grid_columns(images.shape[0])
     g = make_grid(((images.detach().float().cpu().clamp(-1, 1) + 1) / 2), nrow=nrow, padding=1, pad_value=1.0)
     rows = (images.shape[0] + nrow - 1) // nrow
     fig, ax = plt.subplots(figsize=(scale * nrow, scale * rows))

@@ -25,6 +25,24 @@ def test_cfg_gamma_one_is_conditional(sched):
     assert torch.allclose(ddpm.cfg_eps(m, x, 500, 4, gamma=3.0), eps_u + 3 * (eps_c - eps_u))
 
 
+def test_cfg_gamma_zero_is_unconditional_in_one_pass():
+    calls = []
+
+    class Counting(Dummy):
+        def forward(self, x, t, y):
+            calls.append(y.clone())
+            return super().forward(x, t, y)
+
+    m, x = Counting(), torch.randn(3, 1, 8, 8)
+    eps_u = Dummy()(x, torch.full((3,), 500), torch.full((3,), ddpm.NULL))
+    # the literal formula eps_u + 0 (eps_c - eps_u), in the same precision
+    eps_c = Dummy()(x, torch.full((3,), 500), torch.full((3,), 4))
+    assert torch.equal(ddpm.cfg_eps(m, x, 500, 4, gamma=0.0), eps_u + 0.0 * (eps_c - eps_u))
+    assert len(calls) == 1 and torch.equal(calls[0], torch.full((3,), ddpm.NULL))
+    with pytest.raises(ddpm.HotError, match="unknown class 10"):
+        ddpm.cfg_eps(m, x, 500, 10, gamma=0.0)      # a bad class is still refused
+
+
 def test_anagram_with_same_class_reduces_to_plain_sampling(sched):
     m = Dummy()
     x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))

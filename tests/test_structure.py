@@ -89,3 +89,13 @@ def test_shipped_weights_fit_the_repository_budget():
     assert files
     total = sum(f.stat().st_size for f in files)
     assert total <= 60 * 2 ** 20, f"committed weights {total / 2 ** 20:.1f} MiB > 60 MiB"
+
+
+@pytest.mark.parametrize("n,cols", [(32, 8), (400, 20), (64, 8), (8, 4), (7, 3), (1, 1), (10, 5), (2, 2)])
+def test_grid_columns_fill_rows_when_a_divisor_allows(n, cols):
+    from colddiff_lib.plotting import grid_columns
+    assert grid_columns(n) == cols
+    rows = -(-n // cols)
+    assert cols >= rows                                       # never taller than wide
+    if any(n % d == 0 and d * d >= n and d * d <= 4 * n for d in range(1, n + 1)):
+        assert n % cols == 0                                  # full rows where a divisor allows
