@@ -124,13 +124,12 @@ def cfg_eps(model, x_t, t, c, gamma: float = 1.0) -> torch.Tensor:
     gamma = _gamma(gamma)
     n = x_t.shape[0]
     tt = torch.full((n,), int(t), device=x_t.device, dtype=torch.long)
-    labels = _labels(c, n, x_t.device)       # checks c even where only eps_u is needed
-    if gamma == 0.0 and c is not None:
-        return model(x_t, tt, _labels(None, n, x_t.device))
-    eps_c = model(x_t, tt, labels)
+    cond, null = _labels(c, n, x_t.device), _labels(None, n, x_t.device)   # c is checked in any case
     if gamma == 1.0 or c is None:
-        return eps_c
-    eps_u = model(x_t, tt, _labels(None, n, x_t.device))
+        return model(x_t, tt, cond)
+    if gamma == 0.0:
+        return model(x_t, tt, null)
+    eps_c, eps_u = model(x_t, tt, cond), model(x_t, tt, null)
     return eps_u + gamma * (eps_c - eps_u)
 
 
