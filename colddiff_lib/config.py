@@ -229,7 +229,7 @@ def _resolve(p: str | os.PathLike) -> Path:
 _PROFILE_DEFAULTS: dict[str, dict] = {
     "smoke": dict(unet_dim=16, dim_mults=(1, 2, 2), attn_heads=2, attn_dim_head=16, batch_size=32, grad_accum=1, lr=1e-3,
                   train_steps=200, ema_decay=0.98, ema_every=1, ema_start=100,
-                  n_eval=100, n_generate=32, image_size=32),
+                  n_eval=64, n_generate=32, image_size=32),
     # cpu: one MNIST model in under an hour on 2 cores (issue #10): the workshop's digit-drawing
     # network (dim 32, mults 1,2,2), batch 32, 3000 steps, EMA 0.999 every step from step 500, fp32
     # (bf16 autocast is 12x slower than fp32 on a CPU without AVX-512 BF16, and only 1.5x faster on

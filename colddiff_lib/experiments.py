@@ -21,7 +21,7 @@ import torch
 
 from . import metrics, pretrained
 from .common import state_to
-from .config import Config
+from .config import Config, results_root
 from .data import DataError, fixed_subset
 from .reporting import paper_value
 from .sampling import SAMPLERS, algorithm1, algorithm2, batched, direct
@@ -181,6 +181,49 @@ def pretrained_samples(name: str, variant: str, n: int = 8, seed: int = 0):
     about = (f"{name}: {variant}, profile {info['config'].profile}, {info['step']} training steps"
              + (f", FID {m[variant + ' FID']:.1f} at N = {m['N']}" if f"{variant} FID" in m else ""))
     return {"x_T": x_T, "sample": x}, about
+
+
+def symmetry_sensitivity(name: str = "blurgen-mnist", offsets=(0.0, 0.0, 1e-6, 1e-3), seed: int = 0):
+    """Perfect-symmetry blur generation from flat images whose grey levels differ by ``offsets``.
+
+    One flat x_T is drawn from the model's GMM prior (perfect symmetry: no noise); row i starts
+    from x_T + offsets[i], a flat image again, and runs Algorithm 2 like the Table 5 sampler.
+    Returns ({"x_T", "sample"}, mean |sample_i - sample_0| per row, a line naming the model), or
+    (None, None, how to get the weights).  Equal offsets must give equal samples (the sampler is
+    deterministic); how far apart tiny offsets land says whether a flat start can collapse."""
+    try:
+        model, info = pretrained.load(name)
+    except CheckpointError as e:
+        return None, None, str(e)
+    cfg = info["config"]
+    sampler_name, prior_kw = get_task(cfg.task).variant("perfect symmetry")
+    D = fitted_degradation(cfg.replace(progress=True))
+    x_T, state = D.prior(1, torch.Generator().manual_seed(seed), **prior_kw)
+    x_T = x_T + torch.tensor(offsets, dtype=x_T.dtype).view(-1, 1, 1, 1)   # still flat images
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        x = SAMPLERS[sampler_name](_R(model), D, x_T.to(device), state).clamp(-1, 1).cpu()
+    diff = (x - x[:1]).abs().mean(dim=(1, 2, 3))
+    about = f"{name}: perfect symmetry from one GMM draw (grey level {float(x_T[0].mean()):+.6f}) plus offsets"
+    return {"x_T": x_T, "sample": x}, diff, about
+
+
+def sample_spread(results_dir=None, near: float = 0.01) -> pd.DataFrame | None:
+    """How varied the cpu profile's saved MNIST Table 5 samples are: the first 400 of each row, as the
+    GPU campaign saved them for Figure 21 (``results/gpu/figure21-<task>.npz``, uint8).  Per variant,
+    the median distance from a sample to its nearest other sample (:func:`metrics.nearest_sample_distance`,
+    mean absolute pixel difference on [0, 1]) and the share of samples with a near-copy (closer than
+    ``near``).  None when no such file is there."""
+    import numpy as np
+    rows = []
+    for f in sorted((results_root(results_dir) / "gpu").glob("figure21-*.npz")):
+        with np.load(f) as z:
+            for key in z.files:
+                d = metrics.nearest_sample_distance(torch.from_numpy(z[key]))
+                rows.append({"generator": f.stem.split("-", 1)[1], "variant": key.replace("_", " "), "N": len(d),
+                             "median nearest distance": round(float(d.median()), 4),
+                             "share with a near-copy": round(float((d < near).double().mean()), 3)})
+    return pd.DataFrame(rows) if rows else None
 
 
 def generation_rows(cfg: Config, variants, n: int | None = None, table: int = 5, reference_split: str = "train",

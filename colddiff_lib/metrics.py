@@ -421,3 +421,16 @@ def evaluate(x0: torch.Tensor, x: torch.Tensor, ref_feats: torch.Tensor | None =
         return {"FID": float("nan"), "SSIM": ssim(x, x0), "RMSE": rmse(x, x0)}
     ref = ref_feats if ref_feats is not None else extract_features(x0)
     return {"FID": fid_from_features(extract_features(x), ref), "SSIM": ssim(x, x0), "RMSE": rmse(x, x0)}
+
+
+def nearest_sample_distance(x: torch.Tensor) -> torch.Tensor:
+    """For each image of a set, the mean absolute pixel difference (on [0, 1]) to the nearest
+    *other* image of the same set: a check for collapse (a median near 0 means repeated samples).
+    ``x``: uint8 images or [-1, 1] floats, (N, C, H, W) with N >= 2."""
+    if x.dim() != 4 or x.shape[0] < 2:
+        raise MetricsError(f"need a set of at least 2 images (N, C, H, W), got shape {tuple(x.shape)}")
+    u = x.double() / 255 if x.dtype == torch.uint8 else _to01(x).double()
+    flat = u.flatten(1)
+    d = torch.cdist(flat, flat, p=1) / flat.shape[1]
+    d.fill_diagonal_(float("inf"))
+    return d.min(dim=1).values

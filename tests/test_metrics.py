@@ -32,8 +32,8 @@ def test_fid_sanity_mnist_vs_noise():
     tr = subset_of(load_dataset("mnist", "train", image_size=32, root="/nonexistent-colddiff"), 500, seed=0)
     te = M.reference_features(load_dataset("mnist", "test", image_size=32, root="/nonexistent-colddiff"), 500)
     f_tr = M.extract_features(tr.all())
-    # 200 noise images are plenty to be far away (each Inception pass costs ~0.1 s here)
-    noise = torch.rand(200, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    # 100 noise images are plenty to be far away (each Inception pass costs ~0.1 s here)
+    noise = torch.rand(100, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     f_noise = M.extract_features(noise)
     fid_real = M.fid_from_features(f_tr, te)
     fid_noise = M.fid_from_features(f_noise, te)
@@ -108,3 +108,19 @@ def test_nearest_neighbour_labels_literal_and_on_mnist():
     assert 0.93 < acc < 0.99
     with pytest.raises(MetricsError, match="shape mismatch"):
         nearest_neighbour_labels(torch.zeros(1, 1, 8, 8), ref, lab)
+
+
+def test_nearest_sample_distance_is_the_literal_nearest_other_image():
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(7, 2, 3, 3, generator=g) * 2 - 1
+    x[5] = x[2]                                                   # a copy: distance 0 for both
+    want = []
+    for i in range(len(x)):
+        want.append(min(float(((x[i] - x[j]).abs() / 2).mean()) for j in range(len(x)) if j != i))
+    got = M.nearest_sample_distance(x)
+    assert got.tolist() == pytest.approx(want, abs=1e-7)
+    assert got[2] == 0 and got[5] == 0 and bool((got[[0, 1, 3, 4, 6]] > 0.05).all())
+    u8 = torch.tensor([[[[0, 255]]], [[[255, 255]]], [[[0, 0]]]], dtype=torch.uint8)
+    assert M.nearest_sample_distance(u8).tolist() == pytest.approx([0.5, 0.5, 0.5])   # uint8 read as [0, 1]
+    with pytest.raises(M.MetricsError, match="at least 2 images"):
+        M.nearest_sample_distance(x[:1])

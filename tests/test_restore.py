@@ -194,6 +194,51 @@ def test_pretrained_samples_are_the_generation_steps_with_the_shipped_weights(mo
     assert none is None and "train it: python -m colddiff_lib train --profile cpu --task superresgen" in how
 
 
+class _FixedNet(torch.nn.Module):
+    """A fixed, seeded stand-in for R (a 3x3 convolution and tanh, shifted by t / 1000)."""
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 3, padding=1)
+        with torch.no_grad():
+            g = torch.Generator().manual_seed(0)
+            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=g) * 0.5)
+            self.conv.bias.fill_(0.1)
+
+    def forward(self, x, t):
+        return torch.tanh(self.conv(x)) + torch.as_tensor(t, dtype=x.dtype).view(-1, 1, 1, 1) / 1000
+
+
+def test_symmetry_sensitivity_is_algorithm2_from_offset_flat_starts(monkeypatch):
+    """Notebook 07's perfect-symmetry cell, with a fixed stand-in for R: one flat x_T drawn from the
+    GMM prior fitted by hand, plus the offsets, then Algorithm 2 by hand; equal offsets give the same
+    sample (up to the float rounding of a batch row: oneDNN need not give two rows of one batch
+    bit-equal results).  What the trained model does with tiny offsets is asserted in notebook 07."""
+    from colddiff_lib import experiments, sampling
+    from colddiff_lib.tasks import load_data
+    cfg = pretrained.get_spec("blurgen-mnist").config()
+    net = _FixedNet()
+    D = build_degradation("blurgen", "mnist", 32, 1)
+    D.fit_prior(load_data(cfg, "train").all())
+    monkeypatch.setattr(pretrained, "load", lambda name, **kw: (net, {"config": cfg}))
+    monkeypatch.setattr(experiments, "fitted_degradation", lambda c: D)
+    offsets = (0.0, 0.0, 1e-3, 0.3)
+    imgs, diff, about = experiments.symmetry_sensitivity("blurgen-mnist", offsets=offsets, seed=3)
+    flat, _ = D.prior(1, torch.Generator().manual_seed(3), noise_std=0.0)
+    x_T = torch.cat([flat + o for o in offsets])
+    with torch.no_grad():
+        x = sampling.algorithm2(lambda a, t: net(a, t), D, x_T, None).clamp(-1, 1)
+    torch.testing.assert_close(imgs["x_T"], x_T)
+    assert torch.equal(x_T, x_T[:, :, :1, :1].expand_as(x_T))            # every start is flat
+    torch.testing.assert_close(imgs["sample"], x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(diff, (x - x[:1]).abs().mean(dim=(1, 2, 3)), atol=1e-6, rtol=0)
+    assert diff[0] == 0 and diff[1] < 1e-6 and diff[3] > 1e-3              # the offsets reach the samples
+    assert about.startswith(f"blurgen-mnist: perfect symmetry from one GMM draw (grey level {float(flat.mean()):+.6f})")
+    monkeypatch.undo()
+    monkeypatch.setattr(pretrained.ModelSpec, "weights", lambda self: pretrained.Path("/nonexistent/w.pt"))
+    none, no_diff, how = experiments.symmetry_sensitivity("blurgen-mnist")
+    assert none is None and no_diff is None and "train it: python -m colddiff_lib train --profile cpu --task blurgen" in how
+
+
 def test_pretrained_examples_without_the_optional_dataset_say_how_to_get_it(monkeypatch, tmp_path):
     """Fashion-MNIST is optional: with its weights but without its data, the notebooks' cell prints
     one line naming `make fashion-mnist` instead of failing."""
@@ -203,3 +248,22 @@ def test_pretrained_examples_without_the_optional_dataset_say_how_to_get_it(monk
                         lambda *a, **k: data_mod.load_dataset("fashion-mnist", "test", 32, root=str(tmp_path)))
     none, how = experiments.pretrained_examples("deblur-fashion-mnist")
     assert none is None and how.startswith("deblur-fashion-mnist: Fashion-MNIST not found") and "make fashion-mnist" in how
+
+
+def test_sample_spread_reads_the_saved_figure21_samples(tmp_path):
+    """Notebook 07's collapse check: one row per saved variant, from the npz files the GPU campaign writes."""
+    import numpy as np
+    from colddiff_lib import experiments, metrics
+    g = np.random.default_rng(0)
+    varied = g.integers(0, 256, (6, 1, 4, 4), dtype=np.uint8)
+    same = np.repeat(varied[:1], 6, axis=0)
+    (tmp_path / "gpu").mkdir()
+    np.savez(tmp_path / "gpu" / "figure21-blurgen.npz", perfect_symmetry=varied, broken_symmetry=same)
+    np.savez(tmp_path / "gpu" / "figure21-inpaintgen.npz", sample=same)
+    df = experiments.sample_spread(tmp_path)
+    assert list(zip(df.generator, df.variant)) == [("blurgen", "perfect symmetry"), ("blurgen", "broken symmetry"),
+                                                    ("inpaintgen", "sample")]
+    want = float(metrics.nearest_sample_distance(torch.from_numpy(varied)).median())
+    assert df["median nearest distance"].tolist() == [round(want, 4), 0.0, 0.0] and want > 0.1
+    assert df["share with a near-copy"].tolist() == [0.0, 1.0, 1.0] and set(df.N) == {6}
+    assert experiments.sample_spread(tmp_path / "none") is None
