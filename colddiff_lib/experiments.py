@@ -199,12 +199,13 @@ def symmetry_sensitivity(name: str = "blurgen-mnist", offsets=(0.0, 0.0, 1e-6, 1
     sampler_name, prior_kw = get_task(cfg.task).variant("perfect symmetry")
     D = fitted_degradation(cfg.replace(progress=True))
     x_T, state = D.prior(1, torch.Generator().manual_seed(seed), **prior_kw)
+    level = float(x_T.mean())                                               # the GMM draw's grey level
     x_T = x_T + torch.tensor(offsets, dtype=x_T.dtype).view(-1, 1, 1, 1)   # still flat images
     device = next(model.parameters()).device
     with torch.no_grad():
         x = SAMPLERS[sampler_name](_R(model), D, x_T.to(device), state).clamp(-1, 1).cpu()
     diff = (x - x[:1]).abs().mean(dim=(1, 2, 3))
-    about = f"{name}: perfect symmetry from one GMM draw (grey level {float(x_T[0].mean()):+.6f}) plus offsets"
+    about = f"{name}: perfect symmetry from one GMM draw (grey level {level:+.6f}) plus offsets"
     return {"x_T": x_T, "sample": x}, diff, about
 
 

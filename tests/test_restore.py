@@ -221,7 +221,7 @@ def test_symmetry_sensitivity_is_algorithm2_from_offset_flat_starts(monkeypatch)
     D.fit_prior(load_data(cfg, "train").all())
     monkeypatch.setattr(pretrained, "load", lambda name, **kw: (net, {"config": cfg}))
     monkeypatch.setattr(experiments, "fitted_degradation", lambda c: D)
-    offsets = (0.0, 0.0, 1e-3, 0.3)
+    offsets = (0.3, 0.3, 0.301, 0.0)                                       # row 0 need not be the GMM draw
     imgs, diff, about = experiments.symmetry_sensitivity("blurgen-mnist", offsets=offsets, seed=3)
     flat, _ = D.prior(1, torch.Generator().manual_seed(3), noise_std=0.0)
     x_T = torch.cat([flat + o for o in offsets])
