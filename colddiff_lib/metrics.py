@@ -427,7 +427,8 @@ def nearest_sample_distance(x: torch.Tensor) -> torch.Tensor:
     """For each image of a set, the mean absolute pixel difference (on [0, 1]) to the nearest
     *other* image of the same set: a check for collapse (a median near 0 means repeated samples).
     ``x``: uint8 images or [-1, 1] floats, (N, C, H, W) with N >= 2."""
-    if x.dim() != 4 or x.shape[0] < 2:
+    check_images(x, "images for nearest_sample_distance", allow_uint8=True)
+    if x.shape[0] < 2:
         raise MetricsError(f"need a set of at least 2 images (N, C, H, W), got shape {tuple(x.shape)}")
     u = x.double() / 255 if x.dtype == torch.uint8 else _to01(x).double()
     flat = u.flatten(1)
