@@ -20,6 +20,7 @@ import argparse
 import ast
 import os
 import sys
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -31,7 +32,7 @@ from .data import load_dataset
 from .metrics import fid_weights_path
 from .restore import ImageInputError, degrade_files, restore_files
 from .tasks import get_task
-from .training import export_weights, train
+from .training import export_weights, train, warm_start
 
 
 def _parse_set(items):
@@ -61,6 +62,8 @@ def main(argv=None) -> int:
                     help="other config overrides (repeat --set or list several after one)")
     tr.add_argument("--checkpoint", help="checkpoint path (default results/<profile>/checkpoints/<task>-<dataset>.pt)")
     tr.add_argument("--force", action="store_true", help="retrain from scratch")
+    tr.add_argument("--warm-start", metavar="WEIGHTS", help="go on from EMA-only weights (e.g. a committed "
+                    "weights/*.pt) with a fresh optimiser, up to --steps; not exact resume")
     tr.add_argument("--no-progress", action="store_true")
     rs = sub.add_parser("restore", help="restore your own image(s) with a named pretrained model")
     rs.add_argument("inputs", nargs="+", help="image files or folders")
@@ -165,6 +168,16 @@ def main(argv=None) -> int:
             _maybe_init_distributed()
             if a.force and a.checkpoint is None and cfg.checkpoint_path.exists():
                 cfg.checkpoint_path.unlink()
+            if a.warm_start:
+                if a.force:
+                    raise ValueError("--warm-start starts a run from weights and --force retrains from scratch: "
+                                     "give one of them")
+                target = Path(a.checkpoint or cfg.checkpoint_path)
+                if target.exists():
+                    print(f"{target} exists: resuming it (--warm-start only starts a run)")
+                else:
+                    warm_start(cfg, a.warm_start, target)
+                    print(f"warm start: {target} begins at the weights {a.warm_start} (network and EMA; Adam afresh)")
             ck = train(cfg, checkpoint=a.checkpoint, resume=not a.force)
             path = a.checkpoint or cfg.checkpoint_path
             if a.checkpoint is None and ck["step"] >= cfg.train_steps and (a.force or not cfg.weights_path.exists()):

@@ -104,6 +104,46 @@ def shorter_run(cfg: Config):
     return best
 
 
+def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None) -> Path:
+    """Write a training checkpoint for ``cfg`` that starts from EMA-only weights (an exported or
+    committed ``weights/*.pt``, which has no optimiser state), so that training can go on from them.
+
+    Not exact resume: the network and its EMA both start from the EMA weights, Adam starts afresh,
+    and the data generator is seeded with ``cfg.seed + step`` (not replaying the first batches).
+    The weights must come from this config up to ``train_steps`` (their hash is checked with
+    ``train_steps`` set to their step), and ``cfg.train_steps`` must lie beyond that step.  The
+    checkpoint records where it started (``warm_start``).  Returns its path."""
+    weights = Path(weights)
+    if not weights.is_file():
+        raise FileNotFoundError(f"no weights file {weights}; give the path of a weights/*.pt file "
+                                "(python -m colddiff_lib models lists the shipped ones)")
+    w = load_checkpoint(weights)
+    step = int(w["step"])
+    if step >= cfg.train_steps:
+        raise ValueError(f"{weights} is already at step {step}; set train_steps above it "
+                         f"(e.g. --set train_steps={2 * step}) to go on from it")
+    if cfg.replace(train_steps=step).hash != w["config_hash"]:
+        raise CheckpointError(f"{weights} was trained with another config (hash {w['config_hash']}; this config "
+                              f"at train_steps={step}: {cfg.replace(train_steps=step).hash}); warm-start only "
+                              "from weights of the same task, dataset, network and settings")
+    path = Path(path) if path is not None else cfg.checkpoint_path
+    if path.exists():
+        raise CheckpointError(f"{path} exists; delete it or give another --checkpoint path for the warm start")
+    model = build_model(cfg, w["channels"]).to_channels_last()
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in w["ema"].items()})
+    gen = torch.Generator().manual_seed(cfg.seed + step)
+    torch.manual_seed(cfg.seed + step)
+    state = model.state_dict()
+    save_checkpoint(path, {
+        "version": CHECKPOINT_VERSION, "step": step, "model": state, "ema": copy.deepcopy(state),
+        "opt": torch.optim.Adam(model.parameters(), lr=cfg.lr).state_dict(),
+        "rng": {"data": gen.get_state(), "torch": torch.get_rng_state()},
+        "config": asdict(cfg), "config_hash": cfg.hash, "losses": list(w["losses"]), "wall_s": float(w["wall_s"]),
+        "channels": w["channels"], "world_size": 1,
+        "warm_start": {"from": str(weights), "step": step, "config_hash": w["config_hash"]}})
+    return path
+
+
 # --------------------------------------------------------------------------------------------
 # training
 # --------------------------------------------------------------------------------------------
@@ -137,6 +177,7 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     step, losses, wall = 0, [], 0.0
+    origin = {}                               # where a warm-started run began (kept in every checkpoint)
 
     shorter = None
     if resume and not path.exists() and path == cfg.checkpoint_path:
@@ -156,6 +197,7 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
         gen.set_state(ck["rng"]["data"])
         torch.set_rng_state(ck["rng"]["torch"])
         step, losses, wall = ck["step"], list(ck["losses"]), ck["wall_s"]
+        origin = {"warm_start": ck["warm_start"]} if "warm_start" in ck else {}
         if step >= cfg.train_steps and shorter is None:
             return ck
 
@@ -175,7 +217,7 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
         return {"version": CHECKPOINT_VERSION, "step": step, "model": model.state_dict(), "ema": ema.state_dict(),
                 "opt": opt.state_dict(), "rng": {"data": gen.get_state(), "torch": torch.get_rng_state()},
                 "config": asdict(cfg), "config_hash": cfg.hash, "losses": losses, "wall_s": wall,
-                "channels": ds.channels, "world_size": world}
+                "channels": ds.channels, "world_size": world, **origin}
 
     model.train()
     while step < end:
@@ -236,7 +278,8 @@ def export_weights(ck: dict, path: Path) -> None:
     blob = {"version": CHECKPOINT_VERSION, "ema": {k: (v.half() if v.is_floating_point() else v).detach().cpu()
                                                    for k, v in ck["ema"].items()},
             "config_hash": ck["config_hash"], "step": ck["step"], "wall_s": ck["wall_s"],
-            "channels": ck["channels"], "losses": ck["losses"][-50:]}
+            "channels": ck["channels"], "losses": ck["losses"][-50:],
+            **({"warm_start": ck["warm_start"]} if "warm_start" in ck else {})}
     save_checkpoint(path, blob)
 
 

@@ -6,7 +6,8 @@ import torch
 from colddiff_lib.config import get_config
 from colddiff_lib.data import load_dataset
 from colddiff_lib.io import atomic_write
-from colddiff_lib.training import CheckpointError, load_checkpoint, shorter_run, train, train_or_load
+from colddiff_lib.training import (CheckpointError, export_weights, load_checkpoint, shorter_run, train,
+                                   train_or_load, warm_start)
 
 TINY = dict(unet_dim=8, dim_mults=(1, 2), attn_heads=1, attn_dim_head=8, batch_size=4, grad_accum=2,
             ema_every=1, ema_start=3, ema_decay=0.9, lr=1e-3, image_size=16, progress=False)
@@ -139,3 +140,54 @@ def test_short_training_restores_better_than_degraded(tmp_path):
     D = make_degradation(cfg, 1)
     xT = D(x0, D.T)
     assert rmse(direct(R, D, xT), x0) < 0.85 * rmse(xT, x0)
+
+
+def test_warm_start_goes_on_from_ema_only_weights_with_a_fresh_adam(tmp_path, tiny_data):
+    """--warm-start: network and EMA start from the exported (fp16) EMA weights, Adam starts afresh
+    (so its first update is lr * sign(gradient) on every weight: the closed form of a first Adam step),
+    and the run then goes on to train_steps; weights of another config, a goal not beyond their
+    step, and an existing checkpoint are refused."""
+    cfg = get_config("smoke", train_steps=3, **TINY)
+    export_weights(train(cfg, checkpoint=tmp_path / "a.pt", data=tiny_data), tmp_path / "w.pt")
+    w = {k: v.float() for k, v in load_checkpoint(tmp_path / "w.pt")["ema"].items()}
+    longer = cfg.replace(train_steps=4)
+    ck = load_checkpoint(warm_start(longer, tmp_path / "w.pt", tmp_path / "ws.pt"), longer)
+    assert ck["step"] == 3 and ck["opt"]["state"] == {} and ck["warm_start"]["step"] == 3
+    for key in ("model", "ema"):
+        assert all(torch.equal(ck[key][k], w[k]) for k in w), key
+    after = train(longer, checkpoint=tmp_path / "ws.pt", data=tiny_data)
+    assert after["step"] == 4 and len(after["losses"]) == 4
+    steps = torch.cat([(after["model"][k] - w[k]).abs().flatten() for k in w if w[k].is_floating_point()
+                       and "weight" in k and w[k].dim() > 1])
+    assert ((steps - longer.lr).abs() < 1e-5).float().mean() > 0.95       # |first Adam step| = lr
+    ema = {k: w[k].lerp(after["model"][k], 1 - longer.ema_decay) for k in w}   # one EMA update
+    assert all(torch.allclose(after["ema"][k], ema[k], atol=1e-7) for k in w if w[k].is_floating_point())
+
+    with pytest.raises(CheckpointError, match="trained with another config"):
+        warm_start(longer.replace(lr=5e-4), tmp_path / "w.pt", tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="already at step 3; set train_steps above it"):
+        warm_start(cfg, tmp_path / "w.pt", tmp_path / "x.pt")
+    with pytest.raises(CheckpointError, match="ws.pt exists; delete it"):
+        warm_start(longer, tmp_path / "w.pt", tmp_path / "ws.pt")
+    with pytest.raises(FileNotFoundError, match="no weights file .*models lists"):
+        warm_start(longer, tmp_path / "none.pt", tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_cli_warm_start_from_the_committed_smoke_weights(tmp_path, capsys):
+    """`train --warm-start WEIGHTS --steps N`: one more step from the committed smoke weights, its
+    weights exported at step N; asked again, the run's own checkpoint is resumed, not restarted."""
+    from pathlib import Path
+    from colddiff_lib import __main__ as cli
+    weights = Path(__file__).resolve().parent.parent / "results/smoke/weights/deblur-mnist.pt"
+    argv = ["train", "--profile", "smoke", "--steps", "201", "--warm-start", str(weights), "--no-progress",
+            "--set", f"results_dir={tmp_path}"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "begins at the weights" in out and "trained deblur-mnist to step 201" in out
+    cfg = get_config("smoke", train_steps=201, results_dir=str(tmp_path))
+    assert load_checkpoint(cfg.weights_path, cfg)["step"] == 201
+    assert load_checkpoint(cfg.weights_path, cfg)["warm_start"]["step"] == 200       # said in the weights too
+    assert load_checkpoint(cfg.checkpoint_path, cfg)["warm_start"]["from"] == str(weights)
+    assert cli.main(argv) == 0
+    assert "exists: resuming it" in capsys.readouterr().out
