@@ -104,6 +104,22 @@ def shorter_run(cfg: Config):
     return best
 
 
+def training_checkpoint(cfg: Config, step: int, model, ema, opt, gen: torch.Generator, losses: list,
+                        wall_s: float, channels: int, world_size: int, origin: dict) -> dict:
+    """The one layout of a training checkpoint (what :func:`train` saves and resumes, and what
+    :func:`warm_start` writes): network, EMA, Adam, both random states, config and its hash, and
+    ``origin`` (``{"warm_start": ...}`` for a warm-started run, else empty)."""
+    return {"version": CHECKPOINT_VERSION, "step": step, "model": model.state_dict(), "ema": ema.state_dict(),
+            "opt": opt.state_dict(), "rng": {"data": gen.get_state(), "torch": torch.get_rng_state()},
+            "config": asdict(cfg), "config_hash": cfg.hash, "losses": losses, "wall_s": wall_s,
+            "channels": channels, "world_size": world_size, **origin}
+
+
+def _float_weights(state: dict) -> dict:
+    """An fp16 state dict (exported weights) as float32; integer buffers unchanged."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None) -> Path:
     """Write a training checkpoint for ``cfg`` that starts from EMA-only weights (an exported or
     committed ``weights/*.pt``, which has no optimiser state), so that training can go on from them.
@@ -122,25 +138,23 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None)
     if step >= cfg.train_steps:
         raise ValueError(f"{weights} is already at step {step}; set train_steps above it "
                          f"(e.g. --set train_steps={2 * step}) to go on from it")
-    if cfg.replace(train_steps=step).hash != w["config_hash"]:
+    at_step = cfg.replace(train_steps=step).hash
+    if at_step != w["config_hash"]:
         raise CheckpointError(f"{weights} was trained with another config (hash {w['config_hash']}; this config "
-                              f"at train_steps={step}: {cfg.replace(train_steps=step).hash}); warm-start only "
+                              f"at train_steps={step}: {at_step}); warm-start only "
                               "from weights of the same task, dataset, network and settings")
     path = Path(path) if path is not None else cfg.checkpoint_path
     if path.exists():
         raise CheckpointError(f"{path} exists; delete it or give another --checkpoint path for the warm start")
     model = build_model(cfg, w["channels"]).to_channels_last()
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in w["ema"].items()})
+    model.load_state_dict(_float_weights(w["ema"]))
     gen = torch.Generator().manual_seed(cfg.seed + step)
     torch.manual_seed(cfg.seed + step)
-    state = model.state_dict()
-    save_checkpoint(path, {
-        "version": CHECKPOINT_VERSION, "step": step, "model": state, "ema": copy.deepcopy(state),
-        "opt": torch.optim.Adam(model.parameters(), lr=cfg.lr).state_dict(),
-        "rng": {"data": gen.get_state(), "torch": torch.get_rng_state()},
-        "config": asdict(cfg), "config_hash": cfg.hash, "losses": list(w["losses"]), "wall_s": float(w["wall_s"]),
-        "channels": w["channels"], "world_size": 1,
-        "warm_start": {"from": str(weights), "step": step, "config_hash": w["config_hash"]}})
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    origin = {"warm_start": {"from": str(weights), "step": step, "config_hash": w["config_hash"]}}
+    save_checkpoint(path, training_checkpoint(cfg, step, model, ema, opt, gen, list(w["losses"]),
+                                              float(w["wall_s"]), w["channels"], 1, origin))
     return path
 
 
@@ -214,10 +228,7 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
 
     def snapshot():
-        return {"version": CHECKPOINT_VERSION, "step": step, "model": model.state_dict(), "ema": ema.state_dict(),
-                "opt": opt.state_dict(), "rng": {"data": gen.get_state(), "torch": torch.get_rng_state()},
-                "config": asdict(cfg), "config_hash": cfg.hash, "losses": losses, "wall_s": wall,
-                "channels": ds.channels, "world_size": world, **origin}
+        return training_checkpoint(cfg, step, model, ema, opt, gen, losses, wall, ds.channels, world, origin)
 
     model.train()
     while step < end:
@@ -303,7 +314,7 @@ def train_or_load(cfg: Config, force: bool = False, progress: bool | None = None
     if ck is None and weights.exists() and checkpoint is None and not force:
         w = load_checkpoint(weights, cfg)
         if w["step"] >= cfg.train_steps:
-            ck = {**w, "ema": {k: v.float() if v.is_floating_point() else v for k, v in w["ema"].items()}}
+            ck = {**w, "ema": _float_weights(w["ema"])}
     if ck is None:
         ck = train(cfg, checkpoint=path, progress=progress, device=device)
     if checkpoint is None and not weights.exists():
