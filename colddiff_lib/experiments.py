@@ -53,6 +53,7 @@ def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None
 
     x_T = D(x0, T); Sampled = Algorithm 2 from x_T; Direct = R(x_T, T).
     Returns (x0, {"Degraded": x_T, "Sampled": ..., "Direct": ...}, the test set, D)."""
+    progress = cfg.progress if progress is None else progress
     device = next(model.parameters()).device
     x0, test = test_images(cfg, n)
     x0 = x0.to(device)
@@ -85,10 +86,10 @@ def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: in
     """One table row per column of ``outs``: FID (against the test originals), SSIM and RMSE,
     beside the paper's FID, with the training steps and time of the model."""
     n = x0.shape[0]
-    ref = metrics.reference_features(test, n, seed=cfg.seed) if fid else None   # originals' features (cached)
+    ref = metrics.reference_features(test, n, seed=cfg.seed, progress=cfg.progress) if fid else None  # (cached)
     rows = []
     for col, x in outs.items():
-        m = metrics.evaluate(x0, x, ref, fid=fid)
+        m = metrics.evaluate(x0, x, ref, fid=fid, progress=cfg.progress)
         rows.append({"table": table, "dataset": cfg.dataset, "column": col, **{k: round(v, 4) for k, v in m.items()},
                      "paper FID": paper_value(table, cfg.dataset, col, "FID"),
                      "N": n, "reference": f"{cfg.dataset} test (N={n}; {test.source})", "T": T,
@@ -149,6 +150,7 @@ def _sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, 
                        batch_size: int = 128):
     """x_T drawn from the task's prior (fitted on the training set), then the variant's sampler: (x, x_T)."""
     sampler_name, prior_kw = get_task(cfg.task).variant(variant)
+    progress = cfg.progress if progress is None else progress
     D = fitted_degradation(cfg.replace(progress=True))            # progress does not change the prior
     x_T, state = D.prior(n, torch.Generator().manual_seed(seed), **prior_kw)
     device = next(model.parameters()).device                      # the prior is drawn on the CPU

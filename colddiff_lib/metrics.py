@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from .common import progress_enabled
 from .data import fixed_subset
 from .io import atomic_write
 from .paths import CACHE_DIR
@@ -265,18 +267,20 @@ def to_uint8_rgb(x: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def extract_features(images: torch.Tensor, batch_size: int = 8, device: str | None = None,
-                     extractor=None) -> torch.Tensor:
+                     extractor=None, progress: bool = False) -> torch.Tensor:
     """Pool3 features (N, 2048) as float64.  ``images``: uint8 or [-1, 1] float.
 
     Default: :class:`FastInception`; ``extractor`` may be any torch-fidelity feature extractor
-    (e.g. :func:`inception`, the library-default path of torch-fidelity)."""
+    (e.g. :func:`inception`, the library-default path of torch-fidelity).  ``progress``: a bar over
+    the images (off under CI)."""
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     check_images(images, "images for FID features", allow_uint8=True)
     ext = extractor if extractor is not None else fast_inception(device)
     u = to_uint8_rgb(images)
     out = []
-    for i in range(0, u.shape[0], batch_size):
+    for i in tqdm(range(0, u.shape[0], batch_size), desc="FID features", unit="batch",
+                  disable=not progress_enabled(progress)):
         f = ext(u[i:i + batch_size].to(device))
         out.append((f[0] if isinstance(f, tuple) else f).double().cpu())
     return torch.cat(out) if out else torch.zeros(0, 2048, dtype=torch.float64)
@@ -323,7 +327,7 @@ def kid_from_features(f1: torch.Tensor, f2: torch.Tensor, subsets: int = 100, su
     return out["kernel_inception_distance_mean"], out["kernel_inception_distance_std"]
 
 
-def reference_features(ds, n: int | None, seed: int = 0) -> torch.Tensor:
+def reference_features(ds, n: int | None, seed: int = 0, progress: bool = False) -> torch.Tensor:
     """Features of a fixed seeded subset of ``ds`` (an ImageSet), cached on disk by dataset, split,
     N, image size, seed and weights hash, so that no table computes them twice."""
     sub = fixed_subset(ds, n, seed)
@@ -337,7 +341,7 @@ def reference_features(ds, n: int | None, seed: int = 0) -> torch.Tensor:
                 return blob["features"]
         except Exception:
             pass  # corrupt cache: recompute
-    feats = extract_features(sub.all())
+    feats = extract_features(sub.all(), progress=progress)
     atomic_write(path, lambda f: torch.save({"key": json.dumps(key, sort_keys=True), "features": feats}, f))
     return feats
 
@@ -412,15 +416,17 @@ def _same_shape(a, b):
         raise MetricsError(f"shape mismatch: {tuple(a.shape)} vs {tuple(b.shape)}")
 
 
-def evaluate(x0: torch.Tensor, x: torch.Tensor, ref_feats: torch.Tensor | None = None, fid: bool = True) -> dict:
+def evaluate(x0: torch.Tensor, x: torch.Tensor, ref_feats: torch.Tensor | None = None, fid: bool = True,
+             progress: bool = False) -> dict:
     """FID (against ``ref_feats``, default: the features of ``x0``), SSIM and RMSE of ``x`` vs ``x0``.
 
     ``fid=False`` leaves FID out (NaN), e.g. where the Inception weights are not installed."""
     _same_shape(x, x0)
     if not fid:
         return {"FID": float("nan"), "SSIM": ssim(x, x0), "RMSE": rmse(x, x0)}
-    ref = ref_feats if ref_feats is not None else extract_features(x0)
-    return {"FID": fid_from_features(extract_features(x), ref), "SSIM": ssim(x, x0), "RMSE": rmse(x, x0)}
+    ref = ref_feats if ref_feats is not None else extract_features(x0, progress=progress)
+    return {"FID": fid_from_features(extract_features(x, progress=progress), ref), "SSIM": ssim(x, x0),
+            "RMSE": rmse(x, x0)}
 
 
 def nearest_sample_distance(x: torch.Tensor) -> torch.Tensor:

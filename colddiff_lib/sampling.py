@@ -141,10 +141,16 @@ def get_sampler(name: str) -> Callable:
     return SAMPLERS[name]
 
 
-def batched(sampler: Callable, R, D, x_t, state=None, batch_size: int = 256, **kw) -> torch.Tensor:
-    """Run a sampler over a large batch in chunks (same result, bounded memory)."""
+def batched(sampler: Callable, R, D, x_t, state=None, batch_size: int = 256, progress: bool = False,
+            **kw) -> torch.Tensor:
+    """Run a sampler over a large batch in chunks (same result, bounded memory).  ``progress``: one
+    bar over the images (not one per chunk), off under CI."""
     out = []
+    bar = tqdm(total=x_t.shape[0], desc=getattr(sampler, "__name__", "sampler"), unit="img",
+               disable=not progress_enabled(progress))
     for lo in range(0, x_t.shape[0], batch_size):
         hi = min(lo + batch_size, x_t.shape[0])
         out.append(sampler(R, D, x_t[lo:hi], slice_state(state, lo, hi, x_t.device), **kw))
+        bar.update(hi - lo)
+    bar.close()
     return torch.cat(out)

@@ -114,3 +114,40 @@ def test_callback_trajectory_and_bad_args():
         get_sampler("alg3")
     with pytest.raises(TypeError, match="Mixing degradation"):
         estimated_noise(dummy_R, D, torch.zeros(1, 1, 16, 16))
+
+
+def test_batched_is_one_call_in_chunks_with_one_bar_over_the_images(monkeypatch, capsys):
+    """``batched`` gives the one-call result (Algorithm 2 is per image) and, asked for progress,
+    one bar counting images, not a bar per chunk; under CI the bar stays off."""
+    from colddiff_lib.sampling import batched
+    D = build_degradation("inpaint", "mnist", 16, 1, T=6)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(10, 1, 16, 16, generator=g) * 2 - 1
+    st = D.sample_state(10, g)
+    x_t = D(x0, D.T, st)
+    monkeypatch.delenv("CI", raising=False)
+    out = batched(algorithm2, dummy_R, D, x_t, st, batch_size=4, progress=True)
+    assert torch.allclose(out, algorithm2(dummy_R, D, x_t, st), atol=1e-6)
+    err = capsys.readouterr().err
+    assert "algorithm2" in err and "10/10" in err and "/6" not in err   # images, not steps
+    batched(algorithm2, dummy_R, D, x_t, st, batch_size=4)                # progress off by default
+    monkeypatch.setenv("CI", "true")
+    batched(algorithm2, dummy_R, D, x_t, st, batch_size=4, progress=True)  # and off under CI
+    assert capsys.readouterr().err == ""
+
+
+def test_evaluation_progress_follows_the_config(monkeypatch, capsys):
+    """The table evaluation (degrade_and_restore) shows its Algorithm 2 bar when the config's
+    ``progress`` is on and it is not overridden (it was silent for 1.5 h of a CPU table before)."""
+    from colddiff_lib import experiments
+    from colddiff_lib.config import get_config
+    from colddiff_lib.tasks import build_model
+    cfg = get_config("smoke", task="inpaint", dataset="mnist")
+    model = build_model(cfg, 1).eval().requires_grad_(False)
+    monkeypatch.delenv("CI", raising=False)
+    experiments.degrade_and_restore(cfg.replace(progress=False), model, 3)
+    assert "algorithm2" not in capsys.readouterr().err
+    experiments.degrade_and_restore(cfg.replace(progress=True), model, 3)
+    assert "algorithm2" in capsys.readouterr().err
+    experiments.degrade_and_restore(cfg.replace(progress=True), model, 3, progress=False)
+    assert "algorithm2" not in capsys.readouterr().err
