@@ -11,6 +11,9 @@ RESULTS := results/$(PROFILE)
 EXEC := $(RESULTS)/executed
 export COLDDIFF_PROFILE := $(PROFILE)
 export COLDDIFF_FORCE := $(FORCE)
+# OpenMP threads sleep, not spin, while they wait: two jobs sharing the cores (a training run in the
+# background) otherwise starve each other (colddiff_lib/__init__.py; make bench, "threads")
+export OMP_WAIT_POLICY ?= PASSIVE
 
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%.ipynb,$(EXEC)/%.ipynb,$(NOTEBOOKS))

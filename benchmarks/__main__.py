@@ -1,6 +1,6 @@
 """make bench: speed measured side by side in one run, printed as ratios, written to results/bench/.
 
-    python -m benchmarks [--only blur,alg2,train,fid,bf16ab,layout,norm] [--quick]
+    python -m benchmarks [--only blur,alg2,train,fid,bf16ab,layout,norm,threads] [--quick]
 """
 from __future__ import annotations
 
@@ -255,12 +255,38 @@ def bench_norm(quick):
     return save("norm", rows)
 
 
-BENCHES = {"blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": bench_fid, "bf16ab": bench_bf16ab, "layout": bench_layout, "norm": bench_norm}
+def bench_threads(quick):
+    """OpenMP wait policy: one process alone vs two at once on the same cores (a training run in the
+    background while a notebook runs), ACTIVE (libgomp's default: waiting threads spin) vs PASSIVE
+    (they sleep; colddiff's default, set in colddiff_lib/__init__.py and the Makefile).  Each worker
+    is its own process: libgomp reads the policy when torch is imported."""
+    import subprocess
+    import sys
+    secs = 4 if quick else 10
+
+    def run(policy, procs):
+        env = {**os.environ, "OMP_WAIT_POLICY": policy}
+        ps = [subprocess.Popen([sys.executable, "-m", "benchmarks.thread_worker", str(secs)], env=env,
+                               stdout=subprocess.PIPE, text=True) for _ in range(procs)]
+        return max(float(p.communicate()[0]) for p in ps)      # the slower of the two
+    rows = []
+    for procs in (1, 2):
+        per = {pol: run(pol, procs) for pol in ("ACTIVE", "PASSIVE")}
+        rows.append({"processes at once": procs, "ACTIVE_s_per_forward": round(per["ACTIVE"], 4),
+                     "PASSIVE_s_per_forward": round(per["PASSIVE"], 4),
+                     "ACTIVE / PASSIVE": round(per["ACTIVE"] / per["PASSIVE"], 2)})
+    print(f"\n[8] OpenMP wait policy, cpu profile MNIST U-Net forward (batch 32, {torch.get_num_threads()} "
+          "threads per process): one process alone, and two at once on the same cores")
+    return save("threads", rows)
+
+
+BENCHES = {"blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": bench_fid, "bf16ab": bench_bf16ab, "layout": bench_layout, "norm": bench_norm,
+           "threads": bench_threads}
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--only", default="blur,alg2,train,fid,layout,norm")
+    p.add_argument("--only", default="blur,alg2,train,fid,layout,norm,threads")
     p.add_argument("--quick", action="store_true")
     a = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)

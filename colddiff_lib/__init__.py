@@ -20,4 +20,15 @@ Modules, one concept each:
 * ``env``           the environment variables read at the edges (CLI, make, notebooks);
 * ``common``, ``io``, ``paths``  small shared helpers, atomic writes, default folders.
 """
+import os as _os
+
+# Two torch processes on the same cores (a training run in the background while a notebook or a
+# table runs) wait for their OpenMP threads by spinning under libgomp's default ACTIVE policy and
+# starve each other: two at once on 2 cores, a forward pass of the cpu profile's U-Net (batch 32)
+# took 1.33 s instead of 0.36 s (make bench, "threads").  PASSIVE threads sleep instead, at no
+# measurable cost for one process alone (1.03x).  libgomp reads the variable when torch is first
+# imported, so this holds wherever colddiff_lib is imported first (the CLI, make, the notebooks);
+# an OMP_WAIT_POLICY set by the user wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"

@@ -99,3 +99,18 @@ def test_grid_columns_fill_rows_when_a_divisor_allows(n, cols):
     assert cols >= rows                                       # never taller than wide
     if any(n % d == 0 and d * d >= n and d * d <= 4 * n for d in range(1, n + 1)):
         assert n % cols == 0                                  # full rows where a divisor allows
+
+
+def test_importing_colddiff_first_makes_openmp_threads_sleep_not_spin():
+    """colddiff_lib sets OMP_WAIT_POLICY=PASSIVE before torch is imported (two jobs on the same cores
+    starve each other under libgomp's spinning default: make bench, "threads"); a user's value wins."""
+    import os
+    import subprocess
+    import sys
+    code = "import colddiff_lib, os, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ACTIVE"
