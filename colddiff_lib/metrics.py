@@ -272,7 +272,7 @@ def extract_features(images: torch.Tensor, batch_size: int = 8, device: str | No
 
     Default: :class:`FastInception`; ``extractor`` may be any torch-fidelity feature extractor
     (e.g. :func:`inception`, the library-default path of torch-fidelity).  ``progress``: a bar over
-    the images (off under CI)."""
+    the batches of ``batch_size`` images (off under CI)."""
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     check_images(images, "images for FID features", allow_uint8=True)
