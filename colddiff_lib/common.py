@@ -18,6 +18,11 @@ def progress_enabled(flag: bool | None = True) -> bool:
     return bool(flag)
 
 
+def progress_flag(progress: bool | None, cfg) -> bool:
+    """The library's reading of a ``progress`` argument: None means the config's ``progress``."""
+    return cfg.progress if progress is None else bool(progress)
+
+
 def slice_state(state, lo: int, hi: int, device=None):
     """Images lo..hi of a degradation state (None, a tensor or a dict of tensors), on ``device``."""
     if state is None:

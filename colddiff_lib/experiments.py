@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from . import metrics, pretrained
-from .common import state_to
+from .common import progress_flag, state_to
 from .config import Config, results_root
 from .data import DataError, fixed_subset
 from .reporting import paper_value
@@ -53,7 +53,7 @@ def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None
 
     x_T = D(x0, T); Sampled = Algorithm 2 from x_T; Direct = R(x_T, T).
     Returns (x0, {"Degraded": x_T, "Sampled": ..., "Direct": ...}, the test set, D)."""
-    progress = cfg.progress if progress is None else progress
+    progress = progress_flag(progress, cfg)
     device = next(model.parameters()).device
     x0, test = test_images(cfg, n)
     x0 = x0.to(device)
@@ -150,7 +150,7 @@ def _sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, 
                        batch_size: int = 128):
     """x_T drawn from the task's prior (fitted on the training set), then the variant's sampler: (x, x_T)."""
     sampler_name, prior_kw = get_task(cfg.task).variant(variant)
-    progress = cfg.progress if progress is None else progress
+    progress = progress_flag(progress, cfg)
     D = fitted_degradation(cfg.replace(progress=True))            # progress does not change the prior
     x_T, state = D.prior(n, torch.Generator().manual_seed(seed), **prior_kw)
     device = next(model.parameters()).device                      # the prior is drawn on the CPU

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .common import default_device, progress_enabled, slice_state
+from .common import default_device, progress_enabled, progress_flag, slice_state
 from .config import Config
 from .data import ImageSet
 from .io import atomic_write
@@ -102,6 +102,12 @@ def shorter_run(cfg: Config):
                 and ck["step"] <= cfg.train_steps and (best is None or ck["step"] > best[1]["step"])):
             best = (f, ck)
     return best
+
+
+def warm_start_origin(ck: dict) -> dict:
+    """``{"warm_start": ...}`` when checkpoint ``ck`` descends from a warm start, else ``{}``: what
+    every later checkpoint and exported weights file carries on."""
+    return {"warm_start": ck["warm_start"]} if "warm_start" in ck else {}
 
 
 def training_checkpoint(cfg: Config, step: int, model, ema, opt, gen: torch.Generator, losses: list,
@@ -211,7 +217,7 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
         gen.set_state(ck["rng"]["data"])
         torch.set_rng_state(ck["rng"]["torch"])
         step, losses, wall = ck["step"], list(ck["losses"]), ck["wall_s"]
-        origin = {"warm_start": ck["warm_start"]} if "warm_start" in ck else {}
+        origin = warm_start_origin(ck)
         if step >= cfg.train_steps and shorter is None:
             return ck
 
@@ -224,7 +230,7 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
     save_every = save_every or max(50, cfg.train_steps // 10)
     end = cfg.train_steps if stop_after is None else min(cfg.train_steps, step + stop_after)
     bar = tqdm(total=cfg.train_steps, initial=step, desc=f"train {cfg.run_name}",
-               disable=not progress_enabled(cfg.progress if progress is None else progress) or rank != 0)
+               disable=not progress_enabled(progress_flag(progress, cfg)) or rank != 0)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
 
     def snapshot():
@@ -290,7 +296,7 @@ def export_weights(ck: dict, path: Path) -> None:
                                                    for k, v in ck["ema"].items()},
             "config_hash": ck["config_hash"], "step": ck["step"], "wall_s": ck["wall_s"],
             "channels": ck["channels"], "losses": ck["losses"][-50:],
-            **({"warm_start": ck["warm_start"]} if "warm_start" in ck else {})}
+            **warm_start_origin(ck)}
     save_checkpoint(path, blob)
 
 
