@@ -114,7 +114,9 @@ def test_cli_commands(cmd, images, tmp_path):
         return
     assert r.returncode == 0, r.stderr
     if args[0] == "table":
-        assert (tmp_path / args[args.index("--profile") + 1] / "tables" / "table1.csv").exists()
+        from colddiff_lib.reporting import TABLES
+        number = TABLES[args[args.index("--task") + 1]][0] if "--task" in args else 1
+        assert (tmp_path / args[args.index("--profile") + 1] / "tables" / f"table{number}.csv").exists()
     if args[0] in ("restore", "degrade"):
         out = images / args[-1 - args[::-1].index(next(a for a in args[::-1] if a.endswith((".png", "/"))))]
         assert out.exists()
