@@ -24,7 +24,7 @@ from pathlib import Path
 from .data import LOADERS, installed
 from .env import dataset_list
 from .paths import REPO_ROOT
-from .tasks import TASKS, schedule_revision
+from .tasks import BLUR_SIGMAS, TASKS, schedule_revision
 
 PROFILES = ("smoke", "cpu", "paper")
 
@@ -40,6 +40,7 @@ class Config:
     dataset: str = "mnist"
     image_size: int = 32
     T: int | None = None               # None: the published T for (task, dataset)
+    blur_sigmas: str = "auto"          # 128-px blur schedules at other sizes: auto/published/scaled (tasks.blur_scale)
     # restoration network R
     unet_dim: int = 64
     dim_mults: tuple = (1, 2, 4, 8)
@@ -109,14 +110,16 @@ class Config:
 
     def training_dict(self) -> dict:
         """The fields that change the trained weights (what the config hash covers)."""
-        skip = {"progress", "n_eval", "n_generate", "results_dir", "data_root", "download", "profile"}
+        # blur_sigmas changes training only through D, and so enters the hash only through the
+        # schedule tag below: a setting that gives the first release's D keeps that release's hash
+        skip = {"progress", "n_eval", "n_generate", "results_dir", "data_root", "download", "profile", "blur_sigmas"}
         d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         # fields added after the first release leave the hash unchanged at their original
         # behaviour, so that existing checkpoints and committed weights stay valid
         for k, v in _HASH_NEUTRAL.items():
             if d.get(k) == v:
                 d.pop(k)
-        revision = schedule_revision(self.task, self.dataset, self.image_size)   # D changed since
+        revision = schedule_revision(self.task, self.dataset, self.image_size, self.blur_sigmas)   # D changed since
         if revision:
             d["schedule"] = revision
         return d
@@ -184,7 +187,7 @@ def _mults(name, v):
 _RULES = {
     "profile": _choice(PROFILES, "profile"), "task": _choice(tuple(TASKS), "task"),
     "dataset": _choice(tuple(sorted(LOADERS)), "dataset"),
-    "image_size": _int(8), "T": _int(1, none_ok=True),
+    "image_size": _int(8), "T": _int(1, none_ok=True), "blur_sigmas": _choice(BLUR_SIGMAS, "blur_sigmas setting"),
     "unet_dim": _int(4, even=True), "dim_mults": _mults, "attn_heads": _int(1), "attn_dim_head": _int(1),
     "lr": _float(0, 1, lo_open=True), "batch_size": _int(1), "grad_accum": _int(1), "train_steps": _int(1),
     "ema_decay": _float(0, 1, hi_open=True), "ema_every": _int(1), "ema_start": _int(0),

@@ -41,29 +41,54 @@ def per_step(T: int, fn) -> list:
 
 
 # --------------------------------------------------------------------------------------------
-# published schedules: (dataset family, image size, channels, T or None, source) -> D
+# published schedules: (dataset family, image size, channels, T or None, source[, k]) -> D; the blur
+# schedules take k, the factor on sigmas published for 128 px (blur_scale)
 # --------------------------------------------------------------------------------------------
 def _pick(T, default):
     return int(T) if T is not None else default
 
 
-def blur_scale(fam, S) -> float:
-    """The published CelebA/AFHQ blur sigmas are for 128x128 images.  A smaller image (the stand-ins
-    run at 32 px) gets them scaled by S/128, as the mask widths already are, so that D(x0, t) removes
-    the same share of the image at every t (unscaled, sigma up to 7.4 px flattens a 32-px face within
-    a few steps)."""
-    return S / 128 if fam in ("celeba", "afhq") else 1.0
+BLUR_SIGMAS = ("auto", "published", "scaled")
+_BLUR_TASKS = ("deblur", "blurgen")       # their schedules take the factor k on the sigmas
+_SCALED_FAMILIES = ("celeba", "afhq")     # "auto": the families whose blur schedules were published at 128 px
 
 
-def schedule_revision(task: str, dataset: str, image_size: int) -> str | None:
+def blur_scale(task: str, fam: str, S: int, blur_sigmas: str = "auto") -> float:
+    """The factor on the blur sigmas of a schedule published for 128x128 images: CelebA/AFHQ
+    deblurring and blur generation (the only published blur-generation schedule, which MNIST uses
+    too).  MNIST and CIFAR-10 deblurring have their own 32-px schedules: always 1.
+
+    ``blur_sigmas`` (the config field of that name):
+
+    * ``"auto"`` (default): S/128 for CelebA/AFHQ and their stand-ins, so that D(x0, t) removes the
+      same share of a 32-px stand-in at every t as of a 128-px face (unscaled, sigma up to 7.4 px
+      flattens a 32-px face within a few steps); MNIST blur generation keeps the published sigmas
+      (its committed models were trained so);
+    * ``"published"``: the published sigmas at any image size;
+    * ``"scaled"``: S/128 for every 128-px schedule, MNIST blur generation included (at 32 px the
+      published sigmas leave x_t exactly flat, after 8-bit quantisation, from t of about 100 of 300;
+      scaled, from about 250, as for a 128-px face).
+    """
+    if blur_sigmas not in BLUR_SIGMAS:
+        raise DegradationError(f"unknown blur_sigmas {blur_sigmas!r}; valid: {', '.join(BLUR_SIGMAS)}")
+    if task not in _BLUR_TASKS or (task == "deblur" and fam not in _SCALED_FAMILIES):
+        return 1.0
+    if blur_sigmas == "published" or (blur_sigmas == "auto" and fam not in _SCALED_FAMILIES):
+        return 1.0
+    return S / 128
+
+
+def schedule_revision(task: str, dataset: str, image_size: int, blur_sigmas: str = "auto") -> str | None:
     """A tag for the config hash where D differs from the first release's schedule (so checkpoints
-    trained with the old D are refused); ``None`` where D is unchanged (hashes stay valid)."""
-    if task in ("deblur", "blurgen") and blur_scale(family(dataset), image_size) != 1.0:
+    trained with the old D are refused); ``None`` where D is unchanged (hashes stay valid).  The
+    config field ``blur_sigmas`` acts on the hash only through this tag: a setting that gives the
+    first release's D keeps its hash."""
+    if blur_scale(task, family(dataset), image_size, blur_sigmas) != 1.0:
         return "blur sigmas x image_size/128"
     return None
 
 
-def _deblur(fam, S, C, T, source):
+def _deblur(fam, S, C, T, source, k=1.0):
     if fam == "mnist":
         n = _pick(T, 20)        # the code's README (the paper's text says 40)
         return Blur(n, C, S, 11, [7.0] * n, "circular")
@@ -71,13 +96,13 @@ def _deblur(fam, S, C, T, source):
         n = _pick(T, 50)
         return Blur(n, C, S, 11, per_step(n, lambda i: 0.35 + i / 100), "reflect")
     if fam in ("celeba", "afhq"):
-        n, k = _pick(T, 200), blur_scale(fam, S)
+        n = _pick(T, 200)
         return Blur(n, C, S, 15, per_step(n, lambda i: k * math.exp(0.01 * i)), "reflect")
     return None
 
 
-def _blurgen(fam, S, C, T, source):
-    n, k = _pick(T, 300), blur_scale(fam, S)    # MNIST keeps the published sigmas (its committed models)
+def _blurgen(fam, S, C, T, source, k=1.0):
+    n = _pick(T, 300)
     return Blur(n, C, S, 27, per_step(n, lambda i: k * math.exp(0.01 * i)), "circular", final_mean=True, quantize=True)
 
 
@@ -181,13 +206,16 @@ def get_task(name: str) -> Task:
 
 
 def build_degradation(task: str, dataset: str, image_size: int, channels: int, T: int | None = None,
-                      source: torch.Tensor | None = None) -> Degradation:
+                      source: torch.Tensor | None = None, blur_sigmas: str = "auto") -> Degradation:
     """The paper's degradation for (task, dataset); ``T`` overrides the published number of steps
-    (per-step schedules are truncated or extended by their formula)."""
+    (per-step schedules are truncated or extended by their formula); ``blur_sigmas``: how a blur
+    schedule published for 128 px is used at other sizes (:func:`blur_scale`)."""
     spec = get_task(task)
     if spec.schedule is None:
         raise DegradationError(f"task {task!r} has no cold degradation (it is the {spec.kind} model)")
-    D = spec.schedule(family(dataset), int(image_size), int(channels), T, source)
+    fam, S = family(dataset), int(image_size)
+    k = blur_scale(task, fam, S, blur_sigmas)
+    D = spec.schedule(fam, S, int(channels), T, source, *((k,) if task in _BLUR_TASKS else ()))
     if D is None:
         raise DegradationError(f"no published {task} schedule for dataset {dataset!r}")
     return D
@@ -210,7 +238,8 @@ def make_degradation(cfg, channels: int) -> Degradation:
                               download=cfg.download).all()
         if source.shape[1] != channels:
             source = source.mean(1, keepdim=True) if channels == 1 else source.repeat(1, 3, 1, 1)
-    return build_degradation(cfg.task, cfg.dataset, cfg.image_size, channels, T=cfg.T, source=source)
+    return build_degradation(cfg.task, cfg.dataset, cfg.image_size, channels, T=cfg.T, source=source,
+                             blur_sigmas=cfg.blur_sigmas)
 
 
 def make_objective(cfg, channels: int):

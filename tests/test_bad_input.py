@@ -70,6 +70,8 @@ API = [
     ("unknown field", cfg(learning_rate=1e-3), TypeError, r"unknown config field\(s\) learning_rate; valid fields:"),
     ("task unknown", cfg(task="deblurring"), ConfigError, r"unknown task 'deblurring'; valid tasks: deblur,"),
     ("dataset unknown", cfg(dataset="cifar11"), ConfigError, r"unknown dataset 'cifar11'; valid datasets:"),
+    ("blur_sigmas unknown", cfg(blur_sigmas="half"), ConfigError,
+     r"unknown blur_sigmas setting 'half'; valid blur_sigmas settings: auto, published, scaled"),
     ("batch_size 0", cfg(batch_size=0), ConfigError, r"batch_size must be >= 1, got 0"),
     ("batch_size str", cfg(batch_size="32"), ConfigError, r"batch_size must be an integer, got '32' \(str\); write e.g. batch_size=1"),
     ("batch_size float", cfg(batch_size=2.5), ConfigError, r"batch_size must be an integer, got 2.5"),

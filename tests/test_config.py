@@ -117,6 +117,33 @@ def test_scaled_blur_schedules_get_new_hashes_and_nothing_else_does():
     assert a.weights_path.name == "deblur-celeba-standin.pt"          # still the profile's default file
 
 
+def test_blur_sigmas_scaled_divides_the_published_128px_sigmas_and_tags_the_hash():
+    """blur_sigmas='scaled': MNIST blur generation gets sigma_t = exp(0.01 (t-1)) * 32/128 (the
+    published formula, written out here), and its config the hash of the trained ablation
+    (results/cpu/ablations/table5_blurgen_mnist_schedule.md); 'published' gives a 32-px CelebA
+    stand-in the first release's D and hash; MNIST and CIFAR-10 deblurring have their own 32-px
+    schedules, which no setting touches."""
+    import math
+    from colddiff_lib.tasks import make_degradation
+    auto = get_config("cpu", task="blurgen", dataset="mnist")
+    scaled = auto.replace(blur_sigmas="scaled")
+    assert [round(s, 12) for s in make_degradation(scaled, 1).sigmas] == \
+        [round(math.exp(0.01 * i) * 32 / 128, 12) for i in range(300)]
+    assert make_degradation(auto, 1).sigmas[299] == math.exp(2.99)
+    assert (auto.hash, scaled.hash) == ("5c56df8d7662082b", "17e1e563d73c496f")
+    assert scaled.file_stem == "blurgen-mnist-17e1e563d73c496f"        # never the committed weights' file
+    face = get_config("smoke", task="deblur", dataset="celeba-standin")
+    first = face.replace(blur_sigmas="published")
+    assert make_degradation(first, 3).sigmas[0] == 1.0 and make_degradation(face, 3).sigmas[0] == 32 / 128
+    assert first.training_dict() == {k: v for k, v in face.training_dict().items() if k != "schedule"}
+    assert face.replace(blur_sigmas="scaled").hash == face.hash
+    for ds in ("mnist", "cifar10"):
+        base = get_config("cpu", task="deblur", dataset=ds)
+        for setting in ("published", "scaled"):
+            other = base.replace(blur_sigmas=setting)
+            assert other.hash == base.hash and make_degradation(other, 1).sigmas == make_degradation(base, 1).sigmas
+
+
 # --- what the notebooks run per profile (config.NOTEBOOK_DATASETS, config.GENERATION_PLANS) ----------
 def _write_fashion_test_split(root):
     import gzip
