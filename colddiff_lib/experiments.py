@@ -66,20 +66,50 @@ def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None
     return x0, outs, test, D
 
 
-def pretrained_examples(name: str, n: int = 8):
+def pretrained_examples(name: str, n: int = 8, lookup: bool = False):
     """A shipped model (e.g. the cpu profile's ``deblur-mnist``) on ``n`` held-out test images, by the
     steps of :func:`degrade_and_restore`: ({"Original", "Degraded", "Sampled", "Direct"}, a line saying
     which model and its measured row), or (None, how to get the weights or the data) when either is
-    not here (Fashion-MNIST is optional: ``make fashion-mnist``)."""
+    not here (Fashion-MNIST is optional: ``make fashion-mnist``).  ``lookup``: add the row "Nearest
+    training image" (:func:`nearest_training_image`, no network), for a deterministic degradation."""
     try:
         model, info = pretrained.load(name)
-        x0, outs, _, _ = degrade_and_restore(info["config"], model, n, progress=False)
+        x0, outs, _, D = degrade_and_restore(info["config"], model, n, progress=False)
+        if lookup:
+            train = load_data(info["config"], "train").all()
+            outs["Nearest training image"] = nearest_training_image(D, outs["Degraded"], train)[0]
     except (CheckpointError, DataError) as e:          # no weights, or an optional dataset not installed
         return None, f"{name}: {e}"
     m = info["metrics"]
     about = (f"{name}: profile {info['config'].profile}, {info['step']} training steps"
              + (f", Sampled FID {m['Sampled FID']:.1f} at N = {m['N']}" if "Sampled FID" in m else ""))
     return {"Original": x0, **outs}, about
+
+
+def nearest_training_image(D, x_t: torch.Tensor, train_x0: torch.Tensor, t: int | None = None,
+                           chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """A restorer with no network, only a memory of the training set: for each x_t, the training
+    image x0' whose D(x0', t) is nearest to x_t (Euclidean, in float64).  Returns (x0', its index).
+
+    What a network that had memorised its training set would return from x_t, whatever the test
+    image was: real, sharp digits, right only as far as x_t tells them apart.  Beside the tables'
+    columns it shows what FID rewards (realistic images) apart from what SSIM, RMSE and the class
+    check reward (the right image).  Deterministic degradations only (blur, super-resolution)."""
+    if D.stochastic:
+        raise TypeError(f"nearest_training_image needs a deterministic degradation (blur, super-resolution); "
+                        f"{D.name} draws a random state per image, so D(x0', t) differs per test image")
+    t = D.T if t is None else t
+    train_x0 = D.check_images(train_x0)
+    train_xt = torch.cat([D(b, t) for b in train_x0.split(chunk)]).double()   # D(x0', t), once
+    idx = metrics.nearest_indices(x_t.double(), train_xt, k=1, chunk=chunk)[:, 0]
+    return train_x0[idx], idx
+
+
+def class_kept(outs: dict, labels: torch.Tensor, ref: torch.Tensor, ref_labels: torch.Tensor) -> dict:
+    """Per column of ``outs``, the share of images whose 1-NN label among ``ref`` (the training digits;
+    :func:`metrics.nearest_neighbour_labels`) is the label of the test image they came from."""
+    return {col: float((metrics.nearest_neighbour_labels(x, ref, ref_labels) == labels.to(x.device)).double().mean())
+            for col, x in outs.items()}
 
 
 def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: int, fid: bool = True) -> list[dict]:

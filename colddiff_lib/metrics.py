@@ -367,6 +367,26 @@ def rmse(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.sqrt(torch.mean((_to01(a).double() - _to01(b).double()) ** 2)))
 
 
+def nearest_indices(x: torch.Tensor, ref: torch.Tensor, k: int = 1, chunk: int = 256) -> torch.Tensor:
+    """Indices (N, k) of the ``k`` nearest images of ``ref`` to each image of ``x`` (Euclidean, pixel
+    space, nearest first), computed chunk by chunk as |r|^2 - 2 x.r (the constant |x|^2 dropped),
+    in float64 when either input is float64 (for differences far below the pixel values)."""
+    if x.shape[1:] != ref.shape[1:]:
+        raise MetricsError(f"shape mismatch: images {tuple(x.shape[1:])} vs references {tuple(ref.shape[1:])}")
+    if not 1 <= k <= len(ref):
+        raise MetricsError(f"need 1 <= k <= {len(ref)} (the number of references), got k={k}")
+    dtype = torch.float64 if torch.float64 in (x.dtype, ref.dtype) else torch.float32
+    r = ref.flatten(1).to(dtype)
+    c = r.mean(0, keepdim=True)              # centred first: the same argmin, less cancellation
+    r = r - c
+    r2 = (r * r).sum(1)
+    out = []
+    for xs in (x.flatten(1).to(dtype) - c).split(chunk):
+        d = r2[None] - 2 * xs @ r.T          # |x - r|^2 up to the constant |x|^2
+        out.append(d.topk(k, dim=1, largest=False).indices)
+    return torch.cat(out)
+
+
 def nearest_neighbour_labels(x: torch.Tensor, ref: torch.Tensor, ref_labels: torch.Tensor, k: int = 1,
                              chunk: int = 256) -> torch.Tensor:
     """Labels of ``x`` by a k-nearest-neighbour vote (Euclidean, pixel space) among ``ref``.
@@ -375,20 +395,12 @@ def nearest_neighbour_labels(x: torch.Tensor, ref: torch.Tensor, ref_labels: tor
     training digits 1-NN classifies the test set at about 96-97% (the classic result; 96.1% on the
     first 2000 test digits at 32x32), so "a sample of class c is labelled c" is a fair check that
     it reads as a c."""
-    if x.shape[1:] != ref.shape[1:]:
-        raise MetricsError(f"shape mismatch: samples {tuple(x.shape[1:])} vs references {tuple(ref.shape[1:])}")
-    if len(ref_labels) != len(ref) or not 1 <= k <= len(ref):
-        raise MetricsError(f"need one label per reference and 1 <= k <= {len(ref)}, got {len(ref_labels)} labels, k={k}")
-    r = ref.flatten(1).float()
-    r2 = (r * r).sum(1)
+    if len(ref_labels) != len(ref):
+        raise MetricsError(f"need one label per reference, got {len(ref_labels)} labels for {len(ref)} references")
+    nn_idx = nearest_indices(x, ref, k=k, chunk=chunk)
     n_classes = int(ref_labels.max()) + 1
-    out = []
-    for xs in x.flatten(1).float().split(chunk):
-        d = r2[None] - 2 * xs @ r.T          # |x - r|^2 up to the constant |x|^2
-        nn_idx = d.topk(k, dim=1, largest=False).indices
-        votes = torch.nn.functional.one_hot(ref_labels[nn_idx].long(), n_classes).sum(1)
-        out.append(votes.argmax(1))           # ties: the smallest label
-    return torch.cat(out)
+    votes = torch.nn.functional.one_hot(ref_labels[nn_idx].long(), n_classes).sum(1)
+    return votes.argmax(1)                    # ties: the smallest label
 
 
 def check_images(x, what: str = "images", allow_uint8: bool = False) -> torch.Tensor:

@@ -107,6 +107,32 @@ def generation_claims(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["dataset", "claim", "holds"])
 
 
+LOOKUP = "Nearest training image"
+
+
+def lookup_claims(df: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
+    """What each metric rewards, on the lookup ablation's table (columns Degraded, Sampled, Direct and
+    :data:`LOOKUP`, the training image nearest to x_T: ``experiments.nearest_training_image``).  FID
+    rewards realistic images; SSIM, RMSE and the class check reward the right one."""
+    t = df.set_index("column")
+
+    def better(a, b, m):                    # a beats b on metric m
+        return bool(t.at[a, m] > t.at[b, m]) if m in ("SSIM", "class kept") else bool(t.at[a, m] < t.at[b, m])
+
+    out = [(f"the nearest training image beats {c} on FID", better(LOOKUP, c, "FID")) for c in ("Sampled", "Direct")]
+    out += [(f"{c} beats the nearest training image on SSIM, RMSE and class kept",
+             all(better(c, LOOKUP, m) for m in ("SSIM", "RMSE", "class kept"))) for c in ("Sampled", "Direct")]
+    out.append(("Direct keeps the class more often than Sampled", better("Direct", "Sampled", "class kept")))
+    return pd.DataFrame([{"dataset": dataset, "claim": c, "holds": h} for c, h in out],
+                        columns=["dataset", "claim", "holds"])
+
+
+def committed_ablation(name: str, profile: str = "cpu", results_dir=None) -> pd.DataFrame | None:
+    """A committed ablation table (``results/<profile>/ablations/<name>.csv``), or None when absent."""
+    path = results_root(results_dir) / profile / "ablations" / f"{name}.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
 def committed_claims(table: int, profile: str = "cpu", results_dir=None):
     """A profile's committed table (e.g. the cpu profile's MNIST rows at N = 10,000) and the paper's
     claims on it (Table 5: :func:`generation_claims`): ``(table, claims)``, or None when absent."""

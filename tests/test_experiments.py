@@ -153,3 +153,51 @@ def test_train_command_keeps_every_repeated_set(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "ema_decay" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "smoke" / "checkpoints").exists()
+
+
+def test_nearest_training_image_is_the_literal_lookup_in_degraded_space():
+    """The network-free lookup returns, for each x_T, the training image whose D(x0', T) is nearest:
+    checked against a literal loop over the training images (torch.dist per pair)."""
+    from colddiff_lib.experiments import class_kept, nearest_training_image
+    from colddiff_lib.tasks import build_degradation
+    g = torch.Generator().manual_seed(3)
+    D = build_degradation("deblur", "mnist", channels=1, image_size=32)
+    train = torch.rand(40, 1, 32, 32, generator=g) * 2 - 1
+    test = torch.cat([train[[7, 21]] + 0.01 * torch.randn(2, 1, 32, 32, generator=g),
+                      torch.rand(3, 1, 32, 32, generator=g) * 2 - 1])
+    xT = D(test, D.T)
+    got, idx = nearest_training_image(D, xT, train, chunk=7)
+    train_xT = D(train, D.T).double()
+    literal = torch.tensor([min(range(len(train)), key=lambda j: float(torch.dist(x.double(), train_xT[j])))
+                            for x in xT])
+    assert torch.equal(idx, literal) and torch.equal(got, train[literal])
+    assert idx[:2].tolist() == [7, 21]                  # a slightly changed training image finds itself
+    # class_kept: the share whose 1-NN label (among the training images) is the test label
+    labels = torch.arange(40) % 4
+    share = class_kept({"lookup": got}, labels[literal], train, labels)
+    assert share == {"lookup": 1.0}
+    wrong = class_kept({"lookup": got}, (labels[literal] + 1) % 4, train, labels)
+    assert wrong == {"lookup": 0.0}
+    masks = build_degradation("inpaint", "mnist", channels=1, image_size=32)
+    with pytest.raises(TypeError, match="deterministic degradation"):
+        nearest_training_image(masks, xT, train)
+
+
+def test_lookup_claims_follow_each_inequality():
+    """Each statement of the lookup ablation (notebook 03) is its inequality and nothing else: a table
+    where every one holds, then each metric moved across its threshold flips exactly its claims."""
+    base = pd.DataFrame({"column": ["Degraded", "Sampled", "Direct", R.LOOKUP],
+                         "FID": [400.0, 50.0, 55.0, 4.0], "SSIM": [0.01, 0.42, 0.60, 0.35],
+                         "RMSE": [0.30, 0.24, 0.18, 0.28], "class kept": [0.13, 0.60, 0.74, 0.57]})
+    held = lambda df: dict(zip(R.lookup_claims(df).claim, R.lookup_claims(df).holds))
+    assert all(held(base).values()) and len(held(base)) == 5
+    def moved(col, metric, value):
+        df = base.copy()
+        df.loc[df.column == col, metric] = value
+        return {c for c, h in held(df).items() if not h}
+    assert moved(R.LOOKUP, "FID", 52.0) == {"the nearest training image beats Sampled on FID"}   # 50 < 52 < 55
+    assert moved(R.LOOKUP, "FID", 60.0) == {"the nearest training image beats Sampled on FID",
+                                            "the nearest training image beats Direct on FID"}
+    assert moved("Sampled", "RMSE", 0.29) == {"Sampled beats the nearest training image on SSIM, RMSE and class kept"}
+    assert moved("Sampled", "class kept", 0.80) == {"Direct keeps the class more often than Sampled"}
+    assert moved(R.LOOKUP, "SSIM", 0.5) == {"Sampled beats the nearest training image on SSIM, RMSE and class kept"}

@@ -168,6 +168,24 @@ def test_pretrained_examples_are_the_table_steps_with_the_shipped_weights(monkey
     assert none is None and "train it: python -m colddiff_lib train --profile cpu --task inpaint" in how
 
 
+def test_pretrained_examples_lookup_row_is_the_nearest_training_image_in_degraded_space():
+    """The lookup row of notebook 03: for the shipped deblurring model's first 2 test digits, the
+    MNIST training image whose D(x0', T) is nearest to x_T, checked by a plain argmin over all
+    60,000 |D(x0', T) - x_T|^2 in float64 (no shared code with the chunked lookup)."""
+    from colddiff_lib import experiments
+    from colddiff_lib.tasks import load_data
+    imgs, _ = experiments.pretrained_examples("deblur-mnist", n=2, lookup=True)
+    assert list(imgs) == ["Original", "Degraded", "Sampled", "Direct", "Nearest training image"]
+    cfg = pretrained.load("deblur-mnist")[1]["config"]
+    train = load_data(cfg, "train").all()
+    D = build_degradation("deblur", "mnist", 32, 1)
+    train_xT = torch.cat([D(b, D.T) for b in train.split(4096)]).double().flatten(1)
+    for i in range(2):
+        d = ((train_xT - imgs["Degraded"][i].double().flatten()) ** 2).sum(1)
+        assert torch.equal(imgs["Nearest training image"][i], train[int(d.argmin())])
+        assert float(d.min()) < 1e-3 * float(d.median())    # far nearer than a typical training image
+
+
 def test_pretrained_samples_are_the_generation_steps_with_the_shipped_weights(monkeypatch):
     """Notebook 07's real-data cell: a shipped MNIST generator (super-resolution from 2x2 images, the
     cheapest: T = 4) against the steps done by hand: x_T from the prior fitted on the training set,
