@@ -23,7 +23,7 @@ from . import metrics, pretrained
 from .common import progress_flag, state_to
 from .config import Config, results_root
 from .data import DataError, fixed_subset
-from .reporting import paper_value
+from .reporting import LOOKUP, paper_value
 from .sampling import SAMPLERS, algorithm1, algorithm2, batched, direct
 from .tasks import get_task, load_data, make_degradation
 from .training import CheckpointError, train_or_load
@@ -77,7 +77,7 @@ def pretrained_examples(name: str, n: int = 8, lookup: bool = False):
         x0, outs, _, D = degrade_and_restore(info["config"], model, n, progress=False)
         if lookup:
             train = load_data(info["config"], "train").all()
-            outs["Nearest training image"] = nearest_training_image(D, outs["Degraded"], train)[0]
+            outs[LOOKUP] = nearest_training_image(D, outs["Degraded"], train)[0]
     except (CheckpointError, DataError) as e:          # no weights, or an optional dataset not installed
         return None, f"{name}: {e}"
     m = info["metrics"]
@@ -99,7 +99,6 @@ def nearest_training_image(D, x_t: torch.Tensor, train_x0: torch.Tensor, t: int 
         raise TypeError(f"nearest_training_image needs a deterministic degradation (blur, super-resolution); "
                         f"{D.name} draws a random state per image, so D(x0', t) differs per test image")
     t = D.T if t is None else t
-    train_x0 = D.check_images(train_x0)
     train_xt = torch.cat([D(b, t) for b in train_x0.split(chunk)]).double()   # D(x0', t), once
     idx = metrics.nearest_indices(x_t.double(), train_xt, k=1, chunk=chunk)[:, 0]
     return train_x0[idx], idx
