@@ -37,6 +37,11 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name colddiff --display-name "colddiff (.venv)" >/dev/null
+	@# the kernel talks to papermill, nbval and JupyterLab over loopback ports of this machine only, so its
+	@# warning about unencrypted TCP says nothing a reader can act on: the kernel logs errors only
+	$(PY) -c "import json, sys, pathlib; p = pathlib.Path(sys.prefix, 'share/jupyter/kernels/colddiff/kernel.json'); \
+	  k = json.loads(p.read_text()); a = k['argv']; f = '--IPKernelApp.log_level=ERROR'; \
+	  a.append(f) if f not in a else None; p.write_text(json.dumps(k, indent=1))"
 	touch $@
 
 $(FID): $(STAMP)
@@ -69,9 +74,18 @@ $(FASHION):
 fashion-mnist: $(FASHION)
 
 # ---- tests ------------------------------------------------------------------------------------
+# The tests run in a scratch copy of the working tree (tracked files and untracked ones git does not
+# ignore; .venv, .cache and data/ shared by links), so that the notebooks nbval executes, the browser
+# test's screenshots and every other file a test writes land there and not in the repository: a test
+# run leaves `git status` as it found it. PYTHONPATH puts the copy's colddiff_lib before the editable install.
 test: setup browser-setup
-	@$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
-	  --nbval-kernel-name colddiff -q --durations=25; rc=$$?; \
+	@scratch=$$(mktemp -d "$${TMPDIR:-/tmp}/colddiff-test.XXXXXX") || exit 1; \
+	trap 'rm -rf "$$scratch"' EXIT; \
+	git ls-files -co --exclude-standard -z 2>/dev/null | xargs -0 -r cp --parents -t "$$scratch" 2>/dev/null \
+	  || { echo "error: could not copy the working tree to $$scratch for the tests (is this a git checkout?)" >&2; exit 2; }; \
+	for d in $(VENV) .cache data; do [ -e "$$d" ] && ln -s "$(CURDIR)/$$d" "$$scratch/$$d"; done; \
+	cd "$$scratch" && PYTHONPATH="$$scratch$${PYTHONPATH:+:$$PYTHONPATH}" $(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax \
+	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-kernel-name colddiff -q --durations=25; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: check tests/ and notebooks/" >&2; fi; exit $$rc
 
 # ---- the main job -------------------------------------------------------------------------------
@@ -81,6 +95,9 @@ check-args:
 	  *) echo "error: PROFILE='$(PROFILE)' is not a profile; use PROFILE=smoke, PROFILE=cpu or PROFILE=paper" >&2; exit 2;; esac
 	@case "$(FORCE)" in 0|1|true|false|yes|no|on|off|True|False) ;; \
 	  *) echo "error: FORCE='$(FORCE)' is not a yes/no value; use FORCE=1 to retrain or FORCE=0 (default)" >&2; exit 2;; esac
+	@for v in "N_EVAL=$(N_EVAL)" "N_GENERATE=$(N_GENERATE)"; do case "$${v#*=}" in "") ;; *[!0-9]*|0*) \
+	  echo "error: $${v%%=*}='$${v#*=}' is not a positive number of images; use e.g. $${v%%=*}=1000, or leave it out" >&2; \
+	  exit 2;; esac; done
 
 reproduce: check-args setup $(EXECUTED)
 	@echo "Results for profile $(PROFILE) are in $(RESULTS)/ (tables/, figures/, executed/)"
@@ -89,6 +106,7 @@ $(EXEC)/%.ipynb: notebooks/%.ipynb $(wildcard colddiff_lib/*.py) | check-args se
 	@mkdir -p $(EXEC)
 	@echo ">>> $< (PROFILE=$(PROFILE))"
 	@$(PY) -m papermill $< $(EXEC)/.partial-$*.ipynb -k colddiff -p PROFILE $(PROFILE) --log-level WARNING \
+	  $(if $(N_EVAL),-p N_EVAL $(N_EVAL)) $(if $(N_GENERATE),-p N_GENERATE $(N_GENERATE)) \
 	  $$( [ "$${CI:-}" = true ] && echo --no-progress-bar ) \
 	  || { echo "ERROR: notebook $< failed (PROFILE=$(PROFILE)); the partial run is $(EXEC)/.partial-$*.ipynb" >&2; exit 1; }
 	@mv $(EXEC)/.partial-$*.ipynb $@
@@ -113,5 +131,5 @@ gpu-prepare: setup
 gpu-check:
 	bash benchmarks/gpu_campaign.sh $(GPU_ARGS)
 
-clean-results:
-	rm -rf $(RESULTS)/executed
+clean-results: check-args
+	rm -rf -- "$(RESULTS)/executed"

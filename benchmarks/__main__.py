@@ -285,10 +285,14 @@ BENCHES = {"blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": 
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--only", default="blur,alg2,train,fid,layout,norm,threads")
-    p.add_argument("--quick", action="store_true")
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description="colddiff's benchmarks -> results/bench/")
+    p.add_argument("--only", default="blur,alg2,train,fid,layout,norm,threads",
+                   help=f"comma-separated benchmarks, of: {', '.join(BENCHES)} (default: all but bf16ab)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     a = p.parse_args()
+    unknown = [n for n in a.only.split(",") if n not in BENCHES]
+    if unknown:
+        p.error(f"unknown benchmark(s) {', '.join(unknown)}; valid: {', '.join(BENCHES)}")
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus")
     for name in a.only.split(","):

@@ -27,25 +27,41 @@ import torch
 import torch.distributed as dist
 
 from . import env, experiments, pretrained, reporting
-from .config import get_config
+from .config import PROFILES, get_config
 from .data import load_dataset
 from .metrics import fid_weights_path
 from .restore import ImageInputError, degrade_files, restore_files
 from .tasks import get_task
-from .training import export_weights, train, warm_start
+from .training import FIRST_SAVE_S, export_weights, train, warm_start
 
 
-def _parse_set(items):
+def _parse_set(items, **flags):
+    """``--set key=value`` items as a dict; each key once. ``flags`` are the dedicated options already
+    given (e.g. steps -> train_steps): a --set of the same field is a conflict, not a silent override."""
     out = {}
     for it in items or []:
         if "=" not in it:
             raise ValueError(f"--set wants key=value, got {it!r}")
         k, v = it.split("=", 1)
+        k = k.strip()
         try:
-            out[k] = ast.literal_eval(v)
+            v = ast.literal_eval(v)
         except (ValueError, SyntaxError):
-            out[k] = v
+            pass
+        if k in out and out[k] != v:
+            raise ValueError(f"--set {k} is given twice ({out[k]!r} and {v!r}); give it once")
+        out[k] = v
+    for field, (option, value) in flags.items():
+        if value is not None and field in out and out[field] != value:
+            raise ValueError(f"{option} {value!r} and --set {field}={out[field]!r} disagree; give one of them")
+        if value is not None:
+            out[field] = value
     return out
+
+
+def _profile(given):
+    """--profile, else COLDDIFF_PROFILE (make's PROFILE), else smoke; an unknown name is refused by get_config."""
+    return given if given is not None else env.profile(PROFILES)
 
 
 def main(argv=None) -> int:
@@ -53,7 +69,7 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train (or resume) a restoration network and write its checkpoint")
-    tr.add_argument("--profile", default="smoke")
+    tr.add_argument("--profile", default=None, help="smoke, cpu or paper (default: $COLDDIFF_PROFILE, else smoke)")
     tr.add_argument("--task", default="deblur")
     tr.add_argument("--dataset", default="mnist")
     tr.add_argument("--tag", default="", help="a named variant, e.g. 'workshop' (its own files and settings)")
@@ -82,7 +98,7 @@ def main(argv=None) -> int:
     dg.add_argument("--seed", type=int, default=0)
     tb = sub.add_parser("table", help="one dataset's rows of a paper table (Tables 1-5), merged into "
                         "results/<profile>/tables/; trains the model first when it has no weights")
-    tb.add_argument("--profile", default="smoke")
+    tb.add_argument("--profile", default=None, help="smoke, cpu or paper (default: $COLDDIFF_PROFILE, else smoke)")
     tb.add_argument("--task", default="deblur", help="deblur, inpaint, superres, snow, decolor, or a generation "
                     "task (blurgen, hot, inpaintgen, superresgen: Table 5)")
     tb.add_argument("--dataset", default="mnist")
@@ -93,6 +109,8 @@ def main(argv=None) -> int:
                     help="generation: the split the samples' FID is measured against")
     tb.add_argument("--set", nargs="*", action="extend", metavar="KEY=VALUE",
                     help="other config overrides (e.g. results_dir=...; repeat --set or list several after one)")
+    tb.add_argument("--replace", action="store_true", help="let a run on fewer images replace committed rows "
+                    "measured on more (refused otherwise: write elsewhere with --set results_dir=DIR)")
     tb.add_argument("--no-progress", action="store_true")
     mo = sub.add_parser("models", help="list the named pretrained models")
     mo.add_argument("--cards", action="store_true", help="(re)write the model cards beside the weights")
@@ -130,40 +148,47 @@ def main(argv=None) -> int:
             df = pretrained.list_models()
             print(df.drop(columns=["config hash"]).to_string(index=False))
         elif a.cmd == "table":
-            over = _parse_set(a.set)
-            over.update(task=a.task, dataset=a.dataset, **env.config_overrides())
+            over = _parse_set(a.set, task=("--task", a.task), dataset=("--dataset", a.dataset))
+            over = {**env.config_overrides(), **over}
             if a.no_progress:
                 over["progress"] = False
-            cfg = get_config(a.profile, **over)
+            cfg = get_config(_profile(a.profile), **over)
             _warn_if_paper_on_cpu(cfg)
             task = get_task(cfg.task)
+            if task.kind != "generation" and a.variants is not None:
+                raise ValueError(f"--variants is for generation tasks (Table 5); {cfg.task!r} has none: leave it out")
+            number = reporting.GENERATION_TABLE[0] if task.kind == "generation" else reporting.TABLES.get(cfg.task, (None,))[0]
+            n = a.n if a.n is None else experiments.requested_count(cfg, a.n, "test" if task.kind != "generation" else "train")
+            have = reporting.committed_n(number, cfg, cfg.dataset) if number is not None else None
+            want = n if n is not None else (cfg.n_generate if task.kind == "generation" else cfg.n_eval)
+            if have is not None and want < have and not a.replace:
+                raise ValueError(f"{cfg.results_path / 'tables' / f'table{number}.csv'} holds {cfg.dataset} rows at "
+                                 f"N = {have}; a run at N = {want} would replace them: write elsewhere "
+                                 "(--set results_dir=DIR) or pass --replace")
             if task.kind == "generation":
                 variants = a.variants or [v for v, _ in task.variants]
                 for v in variants:
                     task.variant(v)                                     # an unknown variant fails first
-                rows, _ = experiments.generation_rows(cfg, variants, n=a.n, reference_split=a.reference)
+                rows, _ = experiments.generation_rows(cfg, variants, n=n, reference_split=a.reference)
                 (number, title), check = reporting.GENERATION_TABLE, reporting.generation_claims
             elif cfg.task in reporting.TABLES:
-                rows, _ = experiments.restoration_rows(cfg, reporting.TABLES[cfg.task][0], n_eval=a.n)
+                rows, _ = experiments.restoration_rows(cfg, reporting.TABLES[cfg.task][0], n_eval=n)
                 (number, title), check = reporting.TABLES[cfg.task], reporting.claims
             else:
                 raise ValueError(f"task {cfg.task!r} has no paper table; use one of "
                                  f"{', '.join(reporting.TABLES)} or a generation task")
-            df = reporting.merge_table(rows, number, cfg, title)
+            df = reporting.merge_table(rows, number, cfg, title, replace_larger=a.replace)
             print(pd.DataFrame(rows).drop(columns=["table"]).to_string(index=False))
             reporting.say_claims(check(df[df.dataset == cfg.dataset]))
             print(f"merged into {cfg.results_path / 'tables' / f'table{number}.csv'} ({len(df)} rows)")
         elif a.cmd == "train":
-            over = _parse_set(a.set)
-            over.update(task=a.task, dataset=a.dataset)
-            if a.tag:
-                over["tag"] = a.tag
-            if a.steps is not None:
-                over["train_steps"] = a.steps
+            over = _parse_set(a.set, task=("--task", a.task), dataset=("--dataset", a.dataset),
+                              tag=("--tag", a.tag or None), train_steps=("--steps", a.steps))
+            over = {**env.config_overrides(), **over}
             if a.no_progress:
                 over["progress"] = False
-            over.update(env.config_overrides())
-            cfg = get_config(a.profile, **over)
+            cfg = get_config(_profile(a.profile), **over)
+            a.force = a.force or env.force()            # make's FORCE=1 / COLDDIFF_FORCE
             _warn_if_paper_on_cpu(cfg)
             _maybe_init_distributed()
             if a.force and a.checkpoint is None and cfg.checkpoint_path.exists():
@@ -187,8 +212,7 @@ def main(argv=None) -> int:
             print(f"trained {cfg.run_name} to step {ck['step']} in {ck['wall_s']:.0f}s "
                   f"(recent l1 {last:.4f}); checkpoint {path}")
     except KeyboardInterrupt:
-        print("interrupted: checkpoints are written atomically; run the same command again to resume",
-              file=sys.stderr)
+        print(_interrupted(a), file=sys.stderr)
         return 130
     except Exception as e:      # every error is one line; COLDDIFF_TRACEBACK=1 shows the traceback
         if os.environ.get("COLDDIFF_TRACEBACK", "") == "1":
@@ -197,6 +221,23 @@ def main(argv=None) -> int:
               else f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _interrupted(a) -> str:
+    """What an interrupt left behind, truthfully: the checkpoint a train command can resume, or nothing."""
+    if a.cmd != "train":
+        return "interrupted: files are written atomically, so nothing half-written is left"
+    try:
+        over = _parse_set(a.set, task=("--task", a.task), dataset=("--dataset", a.dataset),
+                          tag=("--tag", a.tag or None), train_steps=("--steps", a.steps))
+        path = Path(a.checkpoint or get_config(_profile(a.profile), **{**env.config_overrides(), **over}).checkpoint_path)
+        step = torch.load(path, map_location="cpu", weights_only=False)["step"] if path.exists() else None
+    except Exception:
+        return "interrupted: no checkpoint could be read"
+    if step is None:
+        return (f"interrupted before the first checkpoint (written after {FIRST_SAVE_S:.0f} s of training): nothing was "
+                "saved; the same command starts again from the beginning")
+    return f"interrupted: {path} holds step {step}; run the same command again to resume from there"
 
 
 # the measured cost of one paper-profile training step (dim 64, batch 32 x 2 accumulated) on 2 CPU cores

@@ -41,6 +41,17 @@ def state_to(state, device):
     return state.to(device)
 
 
+def check_count(n, name: str = "n", at_most: int | None = None, what: str = "images") -> int:
+    """A count a user gives (test images, samples): a positive integer, at most ``at_most`` when given.
+    One ValueError naming the value and the fix; never a silent default (0) or wrap-around (-5)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{name} must be a positive number of {what}, got {n!r}; "
+                         f"e.g. {name}=1000{f' (at most {at_most})' if at_most else ''}")
+    if at_most is not None and n > at_most:
+        raise ValueError(f"{name}={n} is more than the {at_most} {what} there are; give at most {at_most}")
+    return n
+
+
 def has_tabulate() -> bool:
     """pandas' ``to_markdown`` needs the optional ``tabulate`` package."""
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 from .data import LOADERS, installed
 from .env import dataset_list
 from .paths import REPO_ROOT
+from .degradations import MAX_T
 from .tasks import BLUR_SIGMAS, TASKS, schedule_revision
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -137,7 +138,7 @@ class Config:
 # --------------------------------------------------------------------------------------------
 # validation: every field's type and range, in one place
 # --------------------------------------------------------------------------------------------
-def _int(lo=None, none_ok=False, even=False):
+def _int(lo=None, none_ok=False, even=False, hi=None, why=""):
     def check(name, v):
         if v is None and none_ok:
             return
@@ -147,6 +148,8 @@ def _int(lo=None, none_ok=False, even=False):
                               f"write e.g. {name}={max(lo or 0, 1) * (2 if even else 1)}")
         if lo is not None and v < lo:
             raise ConfigError(f"{name} must be >= {lo}, got {v}")
+        if hi is not None and v > hi:
+            raise ConfigError(f"{name} must be <= {hi}{why}, got {v}")
         if even and v % 2:
             raise ConfigError(f"{name} must be even (the time embedding splits it into sines and cosines), got {v}")
     return check
@@ -184,14 +187,15 @@ def _mults(name, v):
         raise ConfigError(f"{name} must be a non-empty tuple of positive integers, e.g. (1, 2, 2), got {v!r}")
 
 
+MAX_SEED = 2**32 - 1
 _RULES = {
     "profile": _choice(PROFILES, "profile"), "task": _choice(tuple(TASKS), "task"),
     "dataset": _choice(tuple(sorted(LOADERS)), "dataset"),
-    "image_size": _int(8), "T": _int(1, none_ok=True), "blur_sigmas": _choice(BLUR_SIGMAS, "blur_sigmas setting"),
+    "image_size": _int(8), "T": _int(1, none_ok=True, hi=MAX_T, why=" (the largest published T is 1000; D precomputes every level)"), "blur_sigmas": _choice(BLUR_SIGMAS, "blur_sigmas setting"),
     "unet_dim": _int(4, even=True), "dim_mults": _mults, "attn_heads": _int(1), "attn_dim_head": _int(1),
     "lr": _float(0, 1, lo_open=True), "batch_size": _int(1), "grad_accum": _int(1), "train_steps": _int(1),
     "ema_decay": _float(0, 1, hi_open=True), "ema_every": _int(1), "ema_start": _int(0),
-    "bf16": _bool, "hflip": _bool, "tag": None, "seed": _int(0),
+    "bf16": _bool, "hflip": _bool, "tag": None, "seed": _int(0, hi=MAX_SEED, why=" (seeds are offset per step and per image; torch takes 64 bits)"),
     "n_eval": _int(1), "n_generate": _int(1),
     "data_root": _str, "results_dir": _str, "download": _bool, "progress": _bool,
 }

@@ -22,6 +22,19 @@ import torch
 import torch.nn.functional as F
 
 
+# The largest T accepted: the paper's largest is 1000 (hot diffusion), and D precomputes a schedule
+# entry (a kernel, a mask width, a noise level) for every level, so T = 3,000,000 would need tens of GB.
+MAX_T = 10_000
+
+
+def check_T(T, name: str = "degradation") -> int:
+    if isinstance(T, bool) or not isinstance(T, (int,)) and not (isinstance(T, float) and T.is_integer()):
+        raise DegradationError(f"{name}: T must be an integer in 1..{MAX_T}, got {T!r}")
+    if not 1 <= int(T) <= MAX_T:
+        raise DegradationError(f"{name}: T must be in 1..{MAX_T} (the paper's largest is 1000), got {T}")
+    return int(T)
+
+
 class DegradationError(ValueError):
     pass
 
@@ -32,8 +45,7 @@ class Degradation:
     stochastic = False        # needs a per-image random state
 
     def __init__(self, T: int, channels: int, image_size: int):
-        if int(T) < 1:
-            raise DegradationError(f"{self.name}: T must be >= 1, got {T}")
+        check_T(T, self.name)
         self.T, self.channels, self.image_size = int(T), int(channels), int(image_size)
 
     # --- public -----------------------------------------------------------------------------
@@ -82,7 +94,15 @@ class Degradation:
     def check_t(self, t, n: int, device) -> torch.Tensor:
         if isinstance(t, bool) or (torch.is_tensor(t) and t.dtype == torch.bool):
             raise DegradationError(f"t must be an integer in 0..{self.T}, got the boolean {t!r}")
-        t = torch.as_tensor(t, device=device)
+        if not (torch.is_tensor(t) or isinstance(t, (int, float, list, tuple)) or hasattr(t, "__array__")):
+            raise DegradationError(f"t must be an integer in 0..{self.T} (or one per image), got {t!r} "
+                                   f"({type(t).__name__}); e.g. D(x, {self.T})")
+        try:
+            t = torch.as_tensor(t, device=device)
+        except (TypeError, ValueError, RuntimeError):
+            raise DegradationError(f"t must be an integer in 0..{self.T} (or one per image), got {t!r}") from None
+        if not (t.is_floating_point() or t.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
+            raise DegradationError(f"t must be an integer in 0..{self.T}, got a {t.dtype} tensor")
         if t.is_floating_point() and not torch.equal(t, t.round()):
             raise DegradationError(f"t must be an integer in 0..{self.T}, got {t.tolist()}")
         t = t.long()

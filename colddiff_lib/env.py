@@ -39,8 +39,23 @@ def force() -> bool:
                       fix="use 1 to retrain or 0 (FORCE=1 / FORCE=0 with make)")
 
 
-def profile(default: str = "smoke") -> str:
-    return os.environ.get("COLDDIFF_PROFILE", default) or default
+def profile(valid, default: str = "smoke") -> str:
+    """COLDDIFF_PROFILE (make's PROFILE), else ``default``; a name not in ``valid`` (config.PROFILES,
+    passed in since config imports this module) is refused."""
+    v = os.environ.get("COLDDIFF_PROFILE", "").strip() or default
+    if v not in valid:
+        raise EnvError(f"COLDDIFF_PROFILE={v!r} is not a profile; use {', '.join(valid)} (or unset it)")
+    return v
+
+
+def check_notebook_profile(given: str) -> str:
+    """A notebook's PROFILE parameter against COLDDIFF_PROFILE: a papermill run with the variable set to
+    another profile would otherwise silently run the notebook's default."""
+    v = os.environ.get("COLDDIFF_PROFILE", "").strip()
+    if v and v != given:
+        raise EnvError(f"COLDDIFF_PROFILE={v!r} but the notebook's PROFILE is {given!r}; pass -p PROFILE {v} "
+                       "to papermill (make does), or unset COLDDIFF_PROFILE")
+    return given
 
 
 def data_root() -> str | None:
@@ -50,7 +65,10 @@ def data_root() -> str | None:
     if not v:
         return None
     p = Path(v).expanduser().absolute()
-    if p.exists() and not p.is_dir():
+    if not p.exists():
+        raise EnvError(f"COLDDIFF_DATA={v} does not exist; create it, point it at the data root "
+                       "(the folder holding MNIST/, cifar-10-batches-py/, celeba_hq/ ...), or unset it")
+    if not p.is_dir():
         raise EnvError(f"COLDDIFF_DATA={v} is a file, not a folder; point it at the data root "
                        "(the folder holding MNIST/, cifar-10-batches-py/, celeba_hq/ ...)")
     return str(p)

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from . import metrics, pretrained
-from .common import progress_flag, state_to
+from .common import check_count, progress_flag, state_to
 from .config import Config, results_root
 from .data import DataError, fixed_subset
 from .reporting import LOOKUP, paper_value
@@ -37,9 +37,24 @@ def _R(model):
 # Tables 1-4 (and decolorisation)
 # --------------------------------------------------------------------------------------------
 def test_images(cfg: Config, n: int):
-    """A fixed, seeded subset of ``n`` held-out test images (all of them if n is larger): (x0, test set)."""
+    """A fixed, seeded subset of ``n`` held-out test images (all of them if n is larger, as for a
+    small stand-in at the profile's default n): (x0, test set).  ``n`` must be positive."""
+    check_count(n, "n")
     test = load_data(cfg, "test")
     return fixed_subset(test, min(n, len(test)), seed=cfg.seed).all(), test
+
+
+def requested_count(cfg: Config, n: int | None, split: str = "test", default: int | None = None) -> int:
+    """The number of images a user asked for (CLI --n, a notebook's N_EVAL / N_GENERATE): None is the
+    profile's default; anything else must be positive and at most the split's size."""
+    if n is None:
+        return cfg.n_eval if default is None else default
+    check_count(n, "n")
+    try:
+        size = len(load_data(cfg, split))
+    except DataError:                      # not installed: the run itself says so, with the fix
+        return n
+    return check_count(n, "n", at_most=size)
 
 
 def fully_degrade(cfg: Config, D, x0: torch.Tensor):
@@ -113,14 +128,14 @@ def class_kept(outs: dict, labels: torch.Tensor, ref: torch.Tensor, ref_labels: 
 
 def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: int, fid: bool = True) -> list[dict]:
     """One table row per column of ``outs``: FID (against the test originals), SSIM and RMSE,
-    beside the paper's FID, with the training steps and time of the model."""
+    beside the paper's FID, SSIM and RMSE, with the training steps and time of the model."""
     n = x0.shape[0]
     ref = metrics.reference_features(test, n, seed=cfg.seed, progress=cfg.progress) if fid else None  # (cached)
     rows = []
     for col, x in outs.items():
         m = metrics.evaluate(x0, x, ref, fid=fid, progress=cfg.progress)
         rows.append({"table": table, "dataset": cfg.dataset, "column": col, **{k: round(v, 4) for k, v in m.items()},
-                     "paper FID": paper_value(table, cfg.dataset, col, "FID"),
+                     **{f"paper {m}": paper_value(table, cfg.dataset, col, m) for m in ("FID", "SSIM", "RMSE")},
                      "N": n, "reference": f"{cfg.dataset} test (N={n}; {test.source})", "T": T,
                      "profile": cfg.profile, "train steps": info["step"], "train s": round(info["wall_s"], 1),
                      "eval s": None})
@@ -134,7 +149,7 @@ def restoration_rows(cfg: Config, table: int, n_eval: int | None = None, keep: i
     Returns the table rows and a dict of example images (x0, Degraded, Sampled, Direct)."""
     model, info = train_or_load(cfg, force=force, progress=progress)
     t0 = time.perf_counter()
-    x0, outs, test, D = degrade_and_restore(cfg, model, n_eval or cfg.n_eval, progress=progress)
+    x0, outs, test, D = degrade_and_restore(cfg, model, requested_count(cfg, n_eval), progress=progress)
     rows = metric_rows(cfg, table, x0, outs, test, info, D.T)
     wall = round(time.perf_counter() - t0, 1)
     for r in rows:
@@ -260,7 +275,7 @@ def sample_spread(results_dir=None, near: float = 0.01) -> pd.DataFrame | None:
 
 def generation_rows(cfg: Config, variants, n: int | None = None, table: int = 5, reference_split: str = "train",
                     seed: int = 0, force: bool = False) -> tuple[list[dict], dict]:
-    n = n or cfg.n_generate
+    n = cfg.n_generate if n is None else check_count(n, "n", what="samples")
     ref_set = load_data(cfg, reference_split)
     ref = metrics.reference_features(ref_set, min(len(ref_set), max(n, 2)), seed=cfg.seed)
     rows, samples = [], {}

@@ -294,9 +294,8 @@ def fid_from_features(f1: torch.Tensor, f2: torch.Tensor) -> float:
     eigenvalues of sigma1 @ sigma2 are the squared singular values of
     M = X1 X2^T / sqrt((n1 - 1)(n2 - 1)), so tr sqrt(sigma1 sigma2) is the nuclear norm of M
     (an n1 x n2 SVD instead of the eigenvalues of a non-symmetric 2048 x 2048 matrix)."""
+    check_features(f1, f2, "FID")
     n1, n2 = len(f1), len(f2)
-    if n1 < 2 or n2 < 2:
-        raise MetricsError("FID needs at least 2 images per set")
     if min(n1, n2) > SMALL_FID_MAX:
         return fid_torch_fidelity(f1, f2)
     a, b = torch.as_tensor(f1, dtype=torch.float64), torch.as_tensor(f2, dtype=torch.float64)
@@ -319,9 +318,28 @@ def fid_torch_fidelity(f1: torch.Tensor, f2: torch.Tensor) -> float:
     return float(fid_statistics_to_metric(s1, s2, verbose=False)["frechet_inception_distance"])
 
 
+def check_features(f1, f2, what: str) -> None:
+    """Two (N, D) feature sets of the same width D, at least 2 rows each (a covariance needs 2)."""
+    for name, f in (("first", f1), ("second", f2)):
+        if not torch.is_tensor(f) or f.dim() != 2:
+            got = tuple(f.shape) if torch.is_tensor(f) else type(f).__name__
+            raise MetricsError(f"{what}: the {name} feature set must be an (N, D) tensor (extract_features), got {got}")
+        if len(f) < 2:
+            raise MetricsError(f"{what} needs at least 2 images per set, the {name} has {len(f)}; "
+                               "use more images (FID is biased upwards below a few thousand)")
+        if not bool(torch.isfinite(f).all()):
+            raise MetricsError(f"{what}: the {name} feature set holds NaN or infinite values")
+    if f1.shape[1] != f2.shape[1]:
+        raise MetricsError(f"{what}: feature widths differ ({f1.shape[1]} vs {f2.shape[1]}): both sets must come "
+                           "from the same extractor (extract_features)")
+
+
 def kid_from_features(f1: torch.Tensor, f2: torch.Tensor, subsets: int = 100, subset_size: int | None = None):
     from torch_fidelity.metric_kid import kid_features_to_metric
+    check_features(f1, f2, "KID")
     size = subset_size or min(len(f1), len(f2), 1000)
+    if not 2 <= size <= min(len(f1), len(f2)):
+        raise MetricsError(f"KID subset_size must be in 2..{min(len(f1), len(f2))} (the smaller set), got {size}")
     out = kid_features_to_metric(f1, f2, kid_subsets=subsets, kid_subset_size=size, verbose=False,
                                  kid_degree=3, kid_gamma=None, kid_coef0=1, kid_kernel="poly", rng_seed=2020)
     return out["kernel_inception_distance_mean"], out["kernel_inception_distance_std"]
@@ -353,12 +371,18 @@ def _to01(x: torch.Tensor) -> torch.Tensor:
     return ((x.detach().float() + 1) / 2).clamp(0, 1)
 
 
+SSIM_WINDOW = 11
+
+
 def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean SSIM of two [-1, 1] batches, as the paper: 11x11 Gaussian window, sigma 1.5, data range 1
     (pytorch_msssim's implementation)."""
     from pytorch_msssim import ssim as _ssim
     _same_shape(a, b)
-    return float(_ssim(_to01(a), _to01(b), data_range=1.0, size_average=True, win_size=11, win_sigma=1.5))
+    if min(a.shape[-2:]) < SSIM_WINDOW:
+        raise MetricsError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels (its Gaussian window), "
+                           f"got {a.shape[-2]}x{a.shape[-1]}; upsample them or report RMSE only")
+    return float(_ssim(_to01(a), _to01(b), data_range=1.0, size_average=True, win_size=SSIM_WINDOW, win_sigma=1.5))
 
 
 def rmse(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -418,7 +442,25 @@ def check_images(x, what: str = "images", allow_uint8: bool = False) -> torch.Te
     if not bool(torch.isfinite(x).all()):
         raise MetricsError(f"{what} contain NaN or infinite pixels; the metric would be meaningless: "
                            "find where they come from (e.g. a diverged model) or clean them first")
+    lo, hi = float(x.min()), float(x.max())
+    if hi > RANGE_SLACK or lo < -RANGE_SLACK:
+        raise MetricsError(f"{what} have values in [{lo:.3g}, {hi:.3g}]; metrics take images in [-1, 1]"
+                           + ("; for 0..255 images pass x / 127.5 - 1" if hi > RANGE_SLACK else ""))
     return x
+
+
+# Images may overshoot [-1, 1] (bicubic down-sampling in D, a network's output; they are clamped
+# before measuring): MNIST's super-resolution x_T reaches [-1.92, 1.74].  Past 4 it is another
+# convention (0..255) passed by mistake.
+RANGE_SLACK = 4.0
+
+
+def _check_pair_range(a, b):
+    """Two batches with no negative pixel at all are [0, 1] images, not [-1, 1] ones (whose black is -1):
+    measured as they are, RMSE would be halved and SSIM inflated."""
+    if float(a.min()) >= 0 and float(b.min()) >= 0:
+        raise MetricsError("both image batches lie in [0, 1] (no value below 0), but metrics take [-1, 1] "
+                           "(black is -1): pass x * 2 - 1")
 
 
 def _same_shape(a, b):
@@ -426,6 +468,7 @@ def _same_shape(a, b):
     check_images(b, "second images")
     if a.shape != b.shape:
         raise MetricsError(f"shape mismatch: {tuple(a.shape)} vs {tuple(b.shape)}")
+    _check_pair_range(a, b)
 
 
 def evaluate(x0: torch.Tensor, x: torch.Tensor, ref_feats: torch.Tensor | None = None, fid: bool = True,

@@ -105,3 +105,30 @@ def metric_bars(df, title: str, columns=("Degraded", "Sampled", "Direct")):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def restoration_panels(panels: dict, title: str, scale: float = 0.9):
+    """Side-by-side blocks, one per model: ``panels`` maps a block title to its rows (label -> (N, C,
+    H, W) in [-1, 1], e.g. Original / Degraded / Sampled / Direct), all blocks with the same rows."""
+    import matplotlib.pyplot as plt
+    blocks = list(panels.items())
+    labels = list(blocks[0][1])
+    n = max(v.shape[0] for _, rows in blocks for v in rows.values())
+    fig = plt.figure(figsize=(scale * n * len(blocks) + 1.2, scale * len(labels) + 0.9))
+    subs = fig.subfigures(1, len(blocks), wspace=0.02)
+    for sub, (name, rows) in zip(list(subs) if len(blocks) > 1 else [subs], blocks):
+        axes = sub.subplots(len(labels), n, squeeze=False)
+        for r, label in enumerate(labels):
+            for c in range(n):
+                ax = axes[r][c]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for s in ax.spines.values():
+                    s.set_visible(False)
+                if c < rows[label].shape[0]:
+                    ax.imshow(to_display(rows[label][c]), cmap="gray", vmin=0, vmax=1)
+                if c == 0:
+                    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        sub.suptitle(name, fontsize=9)
+    fig.suptitle(title, fontsize=10, y=1.06)
+    return fig

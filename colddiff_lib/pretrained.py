@@ -176,7 +176,8 @@ def load(name: str, device=None, results_dir=None, channels_last: bool = False):
     ck = {**ck, "ema": {k: v.float() if v.is_floating_point() else v for k, v in ck["ema"].items()}}
     model = model_from_checkpoint(ck, cfg, device, channels_last=channels_last)
     info = {"name": name, "spec": spec, "config": cfg, "weights": path, "config_hash": cfg.hash,
-            "step": ck["step"], "wall_s": ck.get("wall_s"), "metrics": table_metrics(spec)}
+            "step": ck["step"], "wall_s": ck.get("wall_s"), "channels": int(ck["channels"]),
+            "metrics": table_metrics(spec)}
     return model, info
 
 

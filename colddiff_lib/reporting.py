@@ -50,6 +50,17 @@ def paper_value(table: int, dataset: str, column: str, metric: str) -> float:
     return float(hit.value.iloc[0]) if len(hit) and pd.notna(hit.value.iloc[0]) else float("nan")
 
 
+def with_paper_values(df: pd.DataFrame, table: int, metrics=("FID", "SSIM", "RMSE")) -> pd.DataFrame:
+    """``df`` with its ``paper <metric>`` columns (re)filled from the reference values, placed after
+    ``paper FID``'s position: for tables written before a value was recovered."""
+    df = df.copy()
+    for m in metrics:
+        df[f"paper {m}"] = [paper_value(table, d, c, m) for d, c in zip(df.dataset, df.column)]
+    cols = [c for c in df.columns if not c.startswith("paper ")]
+    at = cols.index("N") if "N" in cols else len(cols)
+    return df[cols[:at] + [f"paper {m}" for m in metrics] + cols[at:]]
+
+
 def write_table(rows, number: int | str, cfg: Config, title: str) -> pd.DataFrame:
     """Write ``cfg.results_path/tables/table<number>.csv`` and ``.md`` (atomically)."""
     df = pd.DataFrame(rows)
@@ -65,15 +76,44 @@ def write_table(rows, number: int | str, cfg: Config, title: str) -> pd.DataFram
     return df
 
 
-def merge_table(rows, number: int | str, cfg: Config, title: str) -> pd.DataFrame:
+def committed_n(number: int | str, cfg: Config, dataset: str) -> int | None:
+    """The largest N among ``dataset``'s rows of ``cfg``'s table ``number``, or None when it has none."""
+    path = cfg.results_path / "tables" / f"table{number}.csv"
+    if not path.exists():
+        return None
+    old = pd.read_csv(path)
+    if "N" not in old:
+        return None
+    ns = old[old.dataset == dataset].N.dropna()
+    return int(ns.max()) if len(ns) else None
+
+
+class SmallerRunError(ValueError):
+    """A run on fewer images than the rows it would replace (their N is the measurement's weight)."""
+
+
+def merge_table(rows, number: int | str, cfg: Config, title: str, replace_larger: bool = False) -> pd.DataFrame:
     """Add ``rows`` to ``cfg``'s committed table ``number``: rows with the same (dataset, column) are
     replaced, every other row is kept.  So a table can grow one dataset or generator at a time
-    (``python -m colddiff_lib table``) without rerunning the rows it already holds."""
+    (``python -m colddiff_lib table``) without rerunning the rows it already holds.
+
+    A row measured on fewer images (N) than the row it would replace is refused unless
+    ``replace_larger``: a quick N = 100 check must never overwrite the committed N = 10,000 rows."""
     new = pd.DataFrame(rows)
     path = cfg.results_path / "tables" / f"table{number}.csv"
     if path.exists() and len(new):
         old = pd.read_csv(path)
-        same = old.set_index(["dataset", "column"]).index.isin(new.set_index(["dataset", "column"]).index)
+        key = ["dataset", "column"]
+        if not replace_larger and "N" in old and "N" in new:
+            both = old.merge(new[key + ["N"]], on=key, suffixes=("", " new"))
+            smaller = both[both["N new"] < both["N"]]
+            if len(smaller):
+                r = smaller.iloc[0]
+                raise SmallerRunError(
+                    f"{path} holds the {r['dataset']} {r['column']} row at N = {int(r['N'])}; this run has "
+                    f"N = {int(r['N new'])} and would replace it: write elsewhere (--set results_dir=DIR) "
+                    "or pass --replace (API: replace_larger=True) to replace it")
+        same = old.set_index(key).index.isin(new.set_index(key).index)
         new = pd.concat([old[~same], new], ignore_index=True)
     return write_table(new.to_dict("records"), number, cfg, title)
 

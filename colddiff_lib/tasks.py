@@ -23,7 +23,7 @@ import torch
 
 from .data import ImageSet, load_dataset
 from .ddpm import NUM_CLASSES
-from .degradations import (Blur, Decolorization, Degradation, DegradationError, GaussianMask, Mixing, Snow,
+from .degradations import (check_T, Blur, Decolorization, Degradation, DegradationError, GaussianMask, Mixing, Snow,
                            SuperResolution)
 from .objectives import EpsilonLoss, L1Restoration
 from .unet import Unet, build_unet
@@ -213,6 +213,8 @@ def build_degradation(task: str, dataset: str, image_size: int, channels: int, T
     spec = get_task(task)
     if spec.schedule is None:
         raise DegradationError(f"task {task!r} has no cold degradation (it is the {spec.kind} model)")
+    if T is not None:
+        check_T(T, f"{task} on {dataset}")    # before the schedule is built, which costs memory per level
     fam, S = family(dataset), int(image_size)
     k = blur_scale(task, fam, S, blur_sigmas)
     D = spec.schedule(fam, S, int(channels), T, source, *((k,) if task in _BLUR_TASKS else ()))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import tempfile
 import time
 from dataclasses import asdict
@@ -39,6 +40,21 @@ CHECKPOINT_VERSION = 1
 
 class CheckpointError(RuntimeError):
     pass
+
+
+class DivergedError(RuntimeError):
+    """The loss or the weights became NaN or infinite: training stops and nothing is exported."""
+
+
+# Checkpoints by time as well as by step: the first after a minute of training (so an interrupt
+# after a minute can resume; at 10% of the run it came 70,000 paper-profile steps in), then at least
+# every 5 minutes.  A cpu-profile checkpoint (22 MB) takes well under a second to write, a paper one
+# (about 1 GB with Adam) a few seconds: at most a few percent of the time between them.
+FIRST_SAVE_S, SAVE_EVERY_S = 60.0, 300.0
+
+
+def all_finite(state: dict) -> bool:
+    return all(bool(torch.isfinite(v).all()) for v in state.values() if torch.is_tensor(v) and v.is_floating_point())
 
 
 def check_writable(path: Path) -> None:
@@ -80,6 +96,10 @@ def load_checkpoint(path: Path, cfg: Config | None = None) -> dict:
                               f"delete it and retrain (CLI --force, API force=True, make FORCE=1)") from None
     if not isinstance(ck, dict) or "ema" not in ck or "config_hash" not in ck:
         raise CheckpointError(f"checkpoint {path} is not a colddiff checkpoint; delete it and retrain (CLI --force, API force=True, make FORCE=1)")
+    version = ck.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= CHECKPOINT_VERSION:
+        raise CheckpointError(f"checkpoint {path} has format version {version!r}; this colddiff reads versions "
+                              f"1..{CHECKPOINT_VERSION}: update colddiff, or delete it and retrain (CLI --force)")
     if cfg is not None and ck["config_hash"] != cfg.hash:
         raise CheckpointError(f"checkpoint {path} was trained with another config (hash {ck['config_hash']}, "
                               f"this config {cfg.hash}); delete it or retrain (CLI --force, API force=True, make FORCE=1)")
@@ -211,6 +231,9 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
         if "model" not in ck or "opt" not in ck:
             raise CheckpointError(f"{path} holds EMA weights only (an exported weights file), not a training "
                                   "checkpoint; training cannot resume from it: give another --checkpoint path")
+        if not (all_finite(ck["model"]) and all_finite(ck["ema"])):
+            raise DivergedError(f"{path} (step {ck['step']}) holds NaN or infinite weights: the run had diverged; "
+                                "delete it and retrain (CLI --force), with a lower learning rate (--set lr=...)")
         model.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
@@ -237,6 +260,7 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
         return training_checkpoint(cfg, step, model, ema, opt, gen, losses, wall, ds.channels, world, origin)
 
     model.train()
+    started, last_save = time.perf_counter(), None
     while step < end:
         t0 = time.perf_counter()
         total = 0.0
@@ -255,6 +279,10 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
                                      slice_state(state, lo, hi, device), y[lo:hi].to(device))
                 (loss / cfg.grad_accum).backward()
             total += loss.item() / cfg.grad_accum
+        if not math.isfinite(total):
+            raise DivergedError(f"training diverged at step {step + 1}: the l1 loss is {total} (lr {cfg.lr}); lower the "
+                                "learning rate (--set lr=...) and retrain (CLI --force); nothing was exported, "
+                                f"and {path} keeps the last finite checkpoint")
         opt.step()
         opt.zero_grad(set_to_none=True)
         step += 1
@@ -267,8 +295,14 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
         wall += time.perf_counter() - t0
         bar.update(1)
         bar.set_postfix(loss=f"{total:.4f}")
-        if rank == 0 and (step % save_every == 0 or step == end):
+        since = time.perf_counter() - (started if last_save is None else last_save)
+        due = since >= (FIRST_SAVE_S if last_save is None else SAVE_EVERY_S)
+        if rank == 0 and (step % save_every == 0 or step == end or due):
+            if not all_finite(model.state_dict()):
+                raise DivergedError(f"training diverged at step {step}: the weights hold NaN or infinite values "
+                                    f"(lr {cfg.lr}); lower the learning rate (--set lr=...) and retrain (CLI --force)")
             save_checkpoint(path, snapshot())
+            last_save = time.perf_counter()
     bar.close()
     if shorter is not None and rank == 0 and not path.exists():
         save_checkpoint(path, snapshot())     # went on from a run that had already reached this step
@@ -291,7 +325,11 @@ def model_from_checkpoint(ck: dict, cfg: Config, device=None, which: str = "ema"
 
 def export_weights(ck: dict, path: Path) -> None:
     """Write the EMA weights alone, in fp16, with the config hash (for committed smoke weights).
-    The tensors are stored on the CPU, so that a plain ``torch.load`` works on any machine."""
+    The tensors are stored on the CPU, so that a plain ``torch.load`` works on any machine.
+    Non-finite weights (a diverged run) are refused, never exported."""
+    if not all_finite(ck["ema"]):
+        raise DivergedError(f"the EMA weights at step {ck['step']} hold NaN or infinite values (the run diverged); "
+                            "nothing exported: retrain with a lower learning rate (--set lr=...)")
     blob = {"version": CHECKPOINT_VERSION, "ema": {k: (v.half() if v.is_floating_point() else v).detach().cpu()
                                                    for k, v in ck["ema"].items()},
             "config_hash": ck["config_hash"], "step": ck["step"], "wall_s": ck["wall_s"],

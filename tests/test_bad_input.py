@@ -207,6 +207,7 @@ def test_colddiff_data_pointing_at_a_file(monkeypatch, tmp_path, untouched):
 
 def test_relative_colddiff_data_is_relative_to_the_working_directory(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "mydata").mkdir()
     monkeypatch.setenv("COLDDIFF_DATA", "mydata")
     assert env.data_root() == str(tmp_path / "mydata")
     assert get_config("smoke", **env.config_overrides()).data_path == tmp_path / "mydata"
@@ -340,8 +341,9 @@ CLI = [
 
 
 @pytest.mark.parametrize("argv,msg", [pytest.param(a, m, id=i) for i, a, m in CLI])
-def test_cli_bad_input(argv, msg, capsys, monkeypatch, untouched):
-    monkeypatch.setenv("COLDDIFF_DATA", "/nonexistent-colddiff")
+def test_cli_bad_input(argv, msg, capsys, monkeypatch, untouched, tmp_path):
+    (tmp_path / "empty-data").mkdir()
+    monkeypatch.setenv("COLDDIFF_DATA", str(tmp_path / "empty-data"))     # no real data: CIFAR-10 is missing
     assert cli(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: "), err

@@ -33,12 +33,14 @@ def test_paper_profile_path_on_tiny_real_files(tiny_cifar):
     assert list(df.column) == ["Degraded", "Sampled", "Direct"] and (df.N == 6).all()
     assert df["T"].iloc[0] == 50 and (df["train steps"] == 2).all()
     assert df.set_index("column").loc["Sampled", "paper FID"] == pytest.approx(80.08)
-    assert math.isnan(df.set_index("column").loc["Degraded", "paper FID"])       # unknown stays unknown
+    assert df.set_index("column").loc["Degraded", "paper FID"] == pytest.approx(298.60)   # the typeset Table 1
+    assert df.set_index("column").loc["Direct", "paper SSIM"] == pytest.approx(0.775)
+    assert df.set_index("column").loc["Sampled", "paper RMSE"] == pytest.approx(0.075)
     assert all(np.isfinite(df.FID)) and imgs["Original"].shape == (6, 3, 32, 32)
     out = R.write_table(rows, 1, cfg, "Deblurring")
     raw = pd.read_csv(tiny_cifar / "results" / "paper" / "tables" / "table1.csv", dtype=str, keep_default_na=False)
     paper = raw.set_index("column")["paper FID"]
-    assert paper["Degraded"] == "" and float(paper["Sampled"]) == pytest.approx(80.08)   # unknown is blank, not zero
+    assert float(paper["Degraded"]) == pytest.approx(298.60) and float(paper["Sampled"]) == pytest.approx(80.08)
     md = (tiny_cifar / "results" / "paper" / "tables" / "table1.md").read_text()
     assert md.startswith("# Table 1: Deblurring (profile `paper`)") and "80.08" in md
     assert len(out) == 3
@@ -62,7 +64,14 @@ def test_paper_reference_blanks_are_unknown():
     ref = R.paper_reference()
     assert ref.value.isna().sum() > 0 and (ref.value.dropna() > 0).all()
     assert R.paper_value(5, "celeba-standin", "blur: broken symmetry", "FID") == pytest.approx(49.45)
-    assert math.isnan(R.paper_value(3, "mnist", "Sampled", "FID"))
+    assert math.isnan(R.paper_value(2, "mnist", "Degraded", "FID"))            # not recovered: unknown, not zero
+    # Tables 1 and 3 are complete (the typeset tables); a status with a comma is one field
+    for t in (1, 3):
+        for col in ("Degraded", "Sampled", "Direct"):
+            for m in ("FID", "SSIM", "RMSE"):
+                assert R.paper_value(t, "mnist", col, m) > 0, (t, col, m)
+    assert R.paper_value(3, "mnist", "Direct", "FID") == pytest.approx(4.05)     # Direct ahead of Sampled's 4.33
+    assert set(ref.status) == {"verified", "published, one source", "not recovered"}
 
 
 def test_recorded_claims_must_keep_holding(tmp_path, capsys):

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-README = (REPO / "README.md").read_text()
+# the README and the pages it links to: every command on every page is run or parsed here
+PAGES = ("README.md", "notebooks/README.md", "results/REPORT.md", "colddiff_lib/README.md", "benchmarks/README.md")
+README = "\n".join((REPO / p).read_text() for p in PAGES)
 PY = sys.executable
 TINY = ["unet_dim=8", "dim_mults=(1,2)", "attn_heads=1", "attn_dim_head=8", "batch_size=4", "grad_accum=1"]
 
@@ -99,6 +101,10 @@ def images(tmp_path_factory):
 @pytest.mark.parametrize("cmd", [c for c in readme_commands() if kind(c) == "python -m colddiff_lib"])
 def test_cli_commands(cmd, images, tmp_path):
     args = shlex.split(cmd)[3:]
+    # the test's own results folder and sizes replace a page's (a repeated --set is refused)
+    args = [a for i, a in enumerate(args) if not (a.startswith(("results_dir=", "train_steps="))
+                                                  or (a == "--set" and i + 1 < len(args)
+                                                      and args[i + 1].startswith(("results_dir=", "train_steps="))))]
     if args[0] == "train":                                  # small sizes, own results folder
         args += ["--steps", "2", "--no-progress", "--set", f"results_dir='{tmp_path}'", *TINY]
     if args[0] == "table":                                  # tiny network, 2 steps, 4 images, own results folder
@@ -150,5 +156,35 @@ def test_benchmark_commands(cmd):
     args = shlex.split(cmd)
     r = run([PY, *args[1:3], "--help"], timeout=120)
     assert r.returncode == 0 and "usage" in r.stdout
-    if "--only" in args:
-        assert args[args.index("--only") + 1] in r.stdout or "--only" in r.stdout
+    if "--only" in args:                                    # the stage named is one the command offers
+        assert args[args.index("--only") + 1] in r.stdout
+
+
+def test_pages_exist_and_the_readme_is_a_guide():
+    for p in PAGES:
+        assert (REPO / p).exists(), p
+    readme = (REPO / "README.md").read_text()
+    assert len(readme) <= 10_000, f"the README is {len(readme)} characters; the narrative belongs in the pages"
+    for p in PAGES[1:]:
+        assert f"({p})" in readme, f"the README does not link {p}"
+    image = re.search(r"!\[[^\]]*\]\(([^)]+)\)", readme).group(1)
+    assert (REPO / image).exists(), image
+
+
+def test_readme_results_table_quotes_the_committed_tables():
+    """Each number of the README's results table equals the committed cpu table's (ours, rounded as
+    shown) and the paper's reference value (theirs), so the summary cannot drift from the results."""
+    import pandas as pd
+    from colddiff_lib.reporting import paper_value
+    readme = (REPO / "README.md").read_text()
+    rows = re.findall(r"^\| (\d), [a-z-]+ \| (Degraded|Sampled|Direct) \|(.*)\|$", readme, flags=re.M)
+    assert len(rows) >= 8
+    for table, column, rest in rows:
+        cells = [c.strip() for c in rest.split("|")]
+        committed = pd.read_csv(REPO / "results" / "cpu" / "tables" / f"table{table}.csv")
+        row = committed[(committed.dataset == "mnist") & (committed.column == column)].iloc[0]
+        assert int(row.N) == 10_000
+        for (ours, paper), metric, digits in zip(zip(cells[::2], cells[1::2]), ("FID", "SSIM", "RMSE"), (2, 3, 3)):
+            assert ours == f"{row[metric]:.{digits}f}", (table, column, metric, ours, row[metric])
+            ref = paper_value(int(table), "mnist", column, metric)
+            assert paper == ("-" if ref != ref else f"{ref:.{digits}f}"), (table, column, metric, paper, ref)
