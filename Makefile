@@ -16,6 +16,8 @@ export COLDDIFF_FORCE := $(FORCE)
 export OMP_WAIT_POLICY ?= PASSIVE
 
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# what make test runs (e.g. make test TESTS=tests/test_restore.py for one file)
+TESTS ?= tests $(NOTEBOOKS)
 EXECUTED := $(patsubst notebooks/%.ipynb,$(EXEC)/%.ipynb,$(NOTEBOOKS))
 
 .PHONY: all check-args setup browser-setup reproduce test lab bench gpu-check gpu-prepare clean-results fashion-mnist table1 table2 table3 table4 table5 figure21 help
@@ -84,7 +86,7 @@ test: setup browser-setup
 	git ls-files -co --exclude-standard -z 2>/dev/null | xargs -0 -r cp --parents -t "$$scratch" 2>/dev/null \
 	  || { echo "error: could not copy the working tree to $$scratch for the tests (is this a git checkout?)" >&2; exit 2; }; \
 	for d in $(VENV) .cache data; do [ -e "$$d" ] && ln -s "$(CURDIR)/$$d" "$$scratch/$$d"; done; \
-	cd "$$scratch" && PYTHONPATH="$$scratch$${PYTHONPATH:+:$$PYTHONPATH}" $(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax \
+	cd "$$scratch" && PYTHONPATH="$$scratch$${PYTHONPATH:+:$$PYTHONPATH}" $(PY) -m pytest $(TESTS) --nbval-lax \
 	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-kernel-name colddiff -q --durations=25; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: check tests/ and notebooks/" >&2; fi; exit $$rc
 

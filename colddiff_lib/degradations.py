@@ -11,8 +11,8 @@ Every degradation:
 * provides what generation needs from the fully degraded state: :meth:`fit_prior` on training
   images and :meth:`prior`, which draws x_T (and its state).
 
-``DEGRADATIONS`` is the plain registry of the classes; the published schedule of each
-(task, dataset) pair is in :mod:`colddiff_lib.tasks` (``build_degradation``).
+The published schedule of each (task, dataset) pair is in :mod:`colddiff_lib.tasks`
+(``build_degradation``).
 """
 from __future__ import annotations
 
@@ -525,14 +525,3 @@ class LinearShift(Degradation):
 
     def apply(self, x0, t, state=None):
         return x0 + _bshape(t.to(x0.dtype)) * self.e.to(x0)
-
-
-DEGRADATIONS = {
-    "blur": Blur,
-    "mask": GaussianMask,
-    "superres": SuperResolution,
-    "snow": Snow,
-    "decolor": Decolorization,
-    "mixing": Mixing,
-    "linear": LinearShift,
-}

@@ -93,12 +93,34 @@ def pretrained_examples(name: str, n: int = 8, lookup: bool = False):
         if lookup:
             train = load_data(info["config"], "train").all()
             outs[LOOKUP] = nearest_training_image(D, outs["Degraded"], train)[0]
-    except (CheckpointError, DataError) as e:          # no weights, or an optional dataset not installed
+    except CheckpointError as e:                       # no weights
         return None, f"{name}: {e}"
+    except DataError:                                  # an optional dataset not installed (no machine's path shown)
+        ds = pretrained.get_spec(name).dataset
+        how = " (make fashion-mnist)" if ds == "fashion-mnist" else ""
+        return None, f"{name}: not shown, its data ({ds}) is not installed here{how}"
     m = info["metrics"]
     about = (f"{name}: profile {info['config'].profile}, {info['step']} training steps"
              + (f", Sampled FID {m['Sampled FID']:.1f} at N = {m['N']}" if "Sampled FID" in m else ""))
     return {"Original": x0, **outs}, about
+
+
+HEADLINE = (("deblur-mnist", "deblurring (Table 1)"), ("inpaint-mnist", "inpainting (Table 2)"),
+            ("superres-mnist", "8x super-resolution (Table 3)"))
+
+
+def headline_panels(n: int = 6, models=HEADLINE) -> dict:
+    """The README's headline figure: each shipped real-data model on the same ``n`` held-out test
+    images, {block title: {original, x_T, Algorithm 2, Direct}} for :func:`plotting.restoration_panels`."""
+    panels = {}
+    for name, what in models:
+        rows, about = pretrained_examples(name, n=n)
+        if rows is None:
+            raise CheckpointError(about)
+        fid = about.split(", ")[-1] if "Sampled FID" in about else "not yet measured"
+        panels[f"{what}: {fid}"] = {"original": rows["Original"], "x_T = D(x0, T)": rows["Degraded"],
+                                   "Algorithm 2": rows["Sampled"], "Direct R(x_T, T)": rows["Direct"]}
+    return panels
 
 
 def nearest_training_image(D, x_t: torch.Tensor, train_x0: torch.Tensor, t: int | None = None,

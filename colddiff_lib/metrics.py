@@ -449,10 +449,10 @@ def check_images(x, what: str = "images", allow_uint8: bool = False) -> torch.Te
     return x
 
 
-# Images may overshoot [-1, 1] (bicubic down-sampling in D, a network's output; they are clamped
-# before measuring): MNIST's super-resolution x_T reaches [-1.92, 1.74].  Past 4 it is another
-# convention (0..255) passed by mistake.
-RANGE_SLACK = 4.0
+# Images may leave [-1, 1] (bicubic down-sampling in D reaches [-1.92, 1.74] on MNIST, hot diffusion's
+# noisy x_t about +-6; they are clamped before measuring).  Past 16 it is another convention (0..255)
+# passed by mistake: a 0..255 image whose brightest pixel is below 16 is all but black.
+RANGE_SLACK = 16.0
 
 
 def _check_pair_range(a, b):

@@ -91,18 +91,44 @@ def grid(images: torch.Tensor, nrow: int | None = None, title: str | None = None
 
 
 def metric_bars(df, title: str, columns=("Degraded", "Sampled", "Direct")):
-    """FID / SSIM / RMSE bars per dataset and column, one legend outside the axes (hiding no bar)."""
+    """FID / SSIM / RMSE bars per dataset and column, the paper's value for each bar as a black tick
+    where it is known, FID on a log scale (so that 56.9 beside the paper's 4.69 stays readable), and
+    the number of images and the profile in the title (a smoke run says it is plumbing)."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    import numpy as np
+    datasets = list(dict.fromkeys(df.dataset))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    w = 0.8 / len(columns)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, m in zip(axes, ("FID", "SSIM", "RMSE")):
-        sns.barplot(data=df, x="dataset", y=m, hue="column", ax=ax, hue_order=list(columns))
-        ax.set_title(f"{m} ({'lower' if m != 'SSIM' else 'higher'} is better)")
-        ax.tick_params(axis="x", labelsize=7)
-        ax.get_legend().remove()
+        for j, col in enumerate(columns):
+            xs = np.arange(len(datasets)) + (j - (len(columns) - 1) / 2) * w
+            rows = [df[(df.dataset == d) & (df.column == col)] for d in datasets]
+            vals = [float(r[m].iloc[0]) if len(r) else np.nan for r in rows]
+            ax.bar(xs, vals, w, label=col, color=colors[j % len(colors)])
+            if f"paper {m}" in df:
+                ref = [float(r[f"paper {m}"].iloc[0]) if len(r) else np.nan for r in rows]
+                ax.scatter(xs, ref, marker="_", s=400, color="black", linewidths=2.5, zorder=3,
+                           label="the paper" if j == 0 else None)
+        if m == "FID":
+            ax.set_yscale("log")
+        ax.set_xticks(range(len(datasets)), datasets, fontsize=7)
+        ax.set_title(f"{m} ({'lower' if m != 'SSIM' else 'higher'} is better{', log scale' if m == 'FID' else ''})")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), title="column")
-    fig.suptitle(title)
+    for ax in axes[1:]:                       # the paper's tick may appear on another metric only
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in labels:
+                handles.append(h)
+                labels.append(l)
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    per = {d: sorted({int(n) for n in df[df.dataset == d].N.dropna()}) for d in datasets} if "N" in df else {}
+    if len({tuple(v) for v in per.values()}) == 1:
+        about = f"N = {', '.join(f'{n:,}' for n in next(iter(per.values())))} test images per row"
+    else:
+        about = "; ".join(f"{d}: N = {', '.join(f'{n:,}' for n in v)}" for d, v in per.items() if v)
+    if "profile" in df and set(df.profile) == {"smoke"}:
+        about += "; smoke profile: plumbing-scale models, not numbers to compare with the paper's"
+    fig.suptitle(f"{title}\n{about}" if about else title)
     fig.tight_layout()
     return fig
 

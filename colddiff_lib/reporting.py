@@ -119,19 +119,45 @@ def merge_table(rows, number: int | str, cfg: Config, title: str, replace_larger
 
 
 def claims(df: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset: do Sampled and Direct beat Degraded on FID (lower), SSIM (higher), RMSE (lower)?
-    And does Sampled (Algorithm 2) beat Direct on FID, as the paper reports?"""
+    """The paper's claims for each dataset's rows, as the paper's own numbers state them.
+
+    * Sampled and Direct beat Degraded on FID (lower), SSIM (higher) and RMSE (lower): true in every
+      row of the paper's Tables 1-4.
+    * Sampled vs Direct, per metric, in the order the paper's values for that row give (the paper has
+      Direct ahead in several places: MNIST super-resolution FID 4.05 vs 4.33, SSIM and RMSE in every
+      row of Tables 1 and 3). Where the paper gives no value for the row (Fashion-MNIST, Table 4),
+      the claim is the paper's general one for Algorithm 2: Sampled beats Direct on FID.
+
+    Returns (dataset, claim, holds, paper): ``paper`` quotes the paper's values behind the claim."""
     out = []
     for ds, g in df.groupby("dataset", sort=False):
         row = {c: g[g.column == c].iloc[0] for c in COLUMNS}
+        table = int(g.table.iloc[0]) if "table" in g else None
         deg = row["Degraded"]
         for col in ("Sampled", "Direct"):
             r = row[col]
-            for m, better in (("FID", r.FID < deg.FID), ("SSIM", r.SSIM > deg.SSIM), ("RMSE", r.RMSE < deg.RMSE)):
-                out.append({"dataset": ds, "claim": f"{col} beats Degraded on {m}", "holds": bool(better)})
-        out.append({"dataset": ds, "claim": "Sampled beats Direct on FID",
-                    "holds": bool(row["Sampled"].FID < row["Direct"].FID)})
-    return pd.DataFrame(out)
+            for m in ("FID", "SSIM", "RMSE"):
+                out.append({"dataset": ds, "claim": f"{col} beats Degraded on {m}",
+                            "holds": bool(_better(m, r[m], deg[m])), "paper": "every row of the paper"})
+        for m in ("FID", "SSIM", "RMSE"):
+            ps, pd_ = ((paper_value(table, ds, c, m) for c in ("Sampled", "Direct")) if table is not None
+                       else (float("nan"),) * 2)
+            if ps == ps and pd_ == pd_ and ps != pd_:
+                a, b = ("Sampled", "Direct") if _better(m, ps, pd_) else ("Direct", "Sampled")
+                pa, pb = (ps, pd_) if a == "Sampled" else (pd_, ps)
+                out.append({"dataset": ds, "claim": f"{a} beats {b} on {m}",
+                            "holds": bool(_better(m, row[a][m], row[b][m])),
+                            "paper": f"paper {m} {pa:g} vs {pb:g} ({paper_name(ds)})"})
+            elif m == "FID":
+                out.append({"dataset": ds, "claim": "Sampled beats Direct on FID",
+                            "holds": bool(row["Sampled"].FID < row["Direct"].FID),
+                            "paper": "the paper's claim for Algorithm 2 (no paper value for this row)"})
+    return pd.DataFrame(out, columns=["dataset", "claim", "holds", "paper"])
+
+
+def _better(metric: str, a: float, b: float) -> bool:
+    """a beats b on the metric: higher SSIM, lower FID and RMSE."""
+    return a > b if metric == "SSIM" else a < b
 
 
 def generation_claims(df: pd.DataFrame) -> pd.DataFrame:
@@ -203,7 +229,10 @@ def assert_claims_kept(c: pd.DataFrame, key: str, path: Path = CLAIMS_FILE, n_ov
                  else f"all {len(recorded)} recorded claim(s) hold at this N"))
         return
     assert not lost, f"claims that held when these results were committed no longer hold: {lost}"
-    print(f"{len(recorded)} recorded claim(s) still hold")
+    failed = int((~c.holds).sum()) if len(c) else 0
+    print(f"check: the {len(recorded)} claim(s) that held when these results were committed still hold"
+          + (f"; the {failed} that {'does' if failed == 1 else 'do'} not hold did not hold then either "
+             "(a finding at this scale, not a regression)" if failed else ""))
 
 
 def record_claims(c: pd.DataFrame, key: str, path: Path = CLAIMS_FILE) -> None:
@@ -214,10 +243,12 @@ def record_claims(c: pd.DataFrame, key: str, path: Path = CLAIMS_FILE) -> None:
 
 
 def say_claims(c: pd.DataFrame) -> None:
-    """Print every claim in plain words, the ones that fail included."""
+    """Every claim in plain words, the failed ones included, then how many hold."""
     for r in c.itertuples():
-        word = "holds" if r.holds else "DOES NOT HOLD at this scale"
-        print(f"{r.dataset}: {r.claim}: {word}")
+        why = f" [{r.paper}]" if "paper" in c and isinstance(getattr(r, "paper", None), str) and r.paper.startswith("paper") else ""
+        print(f"{r.dataset}: {r.claim}{why}: {'holds' if r.holds else 'does NOT hold at this scale'}")
+    if len(c):
+        print(f"{int(c.holds.sum())} of these {len(c)} claims hold here, {int((~c.holds).sum())} {'does' if int((~c.holds).sum()) == 1 else 'do'} not")
 
 
 def summary(df: pd.DataFrame, cols=("FID", "SSIM", "RMSE")) -> str:

@@ -7,6 +7,10 @@
 * ``x_t`` is the degraded batch at level ``t_start`` (default ``D.T``);
 * ``state`` is the per-image randomness of ``D`` (masks, snow, the mixing z) that produced x_t;
 * ``callback(dict(s=..., x=..., x0_hat=...))`` is called once per step, for trajectory figures.
+
+Algorithm 2 and the estimated-noise sampler also take ``stride=k`` (beyond the paper, whose samplers
+take every level): they visit s = t, t-k, t-2k, ..., 0 and so call R about t/k times instead of t.
+``stride=1`` (the default) is the paper's sampler, step for step.
 """
 from __future__ import annotations
 
@@ -41,6 +45,16 @@ def _step_range(D: Degradation, t_start, progress, desc):
     """s = t_start, ..., 1 (default t_start = T), with an optional progress bar."""
     s0 = start_level(D, t_start)
     return tqdm(range(s0, 0, -1), desc=desc, leave=False, disable=not progress_enabled(progress))
+
+
+def _strided_levels(D: Degradation, t_start, stride, progress, desc):
+    """(s, s_next) pairs: s = t_start, t_start - k, ... down to s_next = 0 (the last jump may be shorter)."""
+    if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
+        raise SamplerError(f"stride must be a positive integer (1 = every level, the paper's sampler), got {stride!r}")
+    s0 = start_level(D, t_start)
+    levels = list(range(s0, 0, -int(stride))) + [0]
+    pairs = list(zip(levels[:-1], levels[1:]))
+    return tqdm(pairs, desc=desc, leave=False, disable=not progress_enabled(progress))
 
 
 def _t(s: int, x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +93,7 @@ def algorithm1(R: Callable, D: Degradation, x_t: torch.Tensor, state=None, t_sta
 
 @torch.no_grad()
 def algorithm2(R: Callable, D: Degradation, x_t: torch.Tensor, state=None, t_start: int | None = None,
-               callback: Callable | None = None, progress: bool = False) -> torch.Tensor:
+               callback: Callable | None = None, progress: bool = False, stride: int = 1) -> torch.Tensor:
     """Algorithm 2 of the paper (improved sampling; the tables' "Sampled" column).
 
     for s = t, t-1, ..., 1:
@@ -89,38 +103,38 @@ def algorithm2(R: Callable, D: Degradation, x_t: torch.Tensor, state=None, t_sta
     For a degradation linear in s (D(x, s) = x + s e) this lands on D(x0, s-1) exactly, whatever R
     returns: the first-order error of R cancels (Section 3 of the paper).  For hot diffusion this is
     the "fixed noise" variant: the z in ``state`` is reused at every step.
+
+    ``stride=k`` (beyond the paper): x_{s-k} = x_s - D(x0_hat, s) + D(x0_hat, s-k), the same
+    cancellation over a jump of k levels (still exact for a linear D), about t/k calls of R.
     """
     x_s = x_t
-    steps = _step_range(D, t_start, progress, "algorithm 2")
-    for s in steps:
+    for s, s_next in _strided_levels(D, t_start, stride, progress, "algorithm 2"):
         x0_hat = R(x_s, _t(s, x_s))                              # x0_hat = R(x_s, s)
-        x_s = x_s - D(x0_hat, s, state) + D(x0_hat, s - 1, state)  # x_{s-1} = x_s - D(x0_hat, s) + D(x0_hat, s-1)
+        x_s = x_s - D(x0_hat, s, state) + D(x0_hat, s_next, state)  # x_{s-k} = x_s - D(x0_hat, s) + D(x0_hat, s-k)
         if callback is not None:
             callback({"s": s, "x": x_s, "x0_hat": x0_hat})
     return x_s
 
 
-fixed_noise = algorithm2
-
-
 @torch.no_grad()
 def estimated_noise(R: Callable, D: Mixing, x_t: torch.Tensor, state=None, t_start: int | None = None,
-                    callback: Callable | None = None, progress: bool = False) -> torch.Tensor:
+                    callback: Callable | None = None, progress: bool = False, stride: int = 1) -> torch.Tensor:
     """Algorithm 2 for hot diffusion with estimated noise (DDIM-like, the paper's Table 5).
 
     for s = t, ..., 1:
         x0_hat  = R(x_s, s)
         z_hat   = (x_s - sqrt(abar_s) x0_hat) / sqrt(1 - abar_s)
         x_{s-1} = sqrt(abar_{s-1}) x0_hat + sqrt(1 - abar_{s-1}) z_hat  (= D(x0_hat, s-1; z_hat))
+
+    ``stride=k`` (beyond the paper): x_{s-k} = D(x0_hat, s-k; z_hat), DDIM's strided steps.
     """
     if not isinstance(D, Mixing):
         raise TypeError("estimated_noise needs a Mixing degradation (hot diffusion or animorphosis)")
     x_s = x_t
-    steps = _step_range(D, t_start, progress, "estimated noise")
-    for s in steps:
+    for s, s_next in _strided_levels(D, t_start, stride, progress, "estimated noise"):
         x0_hat = R(x_s, _t(s, x_s))                              # x0_hat = R(x_s, s)
         z_hat = D.estimate_state(x_s, x0_hat, s)                 # z_hat from x_s and x0_hat
-        x_s = D(x0_hat, s - 1, z_hat)                            # x_{s-1} = D(x0_hat, s-1; z_hat)
+        x_s = D(x0_hat, s_next, z_hat)                           # x_{s-k} = D(x0_hat, s-k; z_hat)
         if callback is not None:
             callback({"s": s, "x": x_s, "x0_hat": x0_hat})
     return x_s
@@ -130,7 +144,7 @@ SAMPLERS = {
     "direct": direct,
     "algorithm1": algorithm1,
     "algorithm2": algorithm2,
-    "fixed_noise": fixed_noise,
+    "fixed_noise": algorithm2,           # hot diffusion's "fixed noise" is Algorithm 2 reusing z
     "estimated_noise": estimated_noise,
 }
 

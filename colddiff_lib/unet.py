@@ -105,16 +105,15 @@ class Attention(nn.Module):
 class Unet(nn.Module):
     """R(x, t[, y]) -> x0 estimate (or epsilon, for the workshop's noise-prediction model)."""
 
-    def __init__(self, dim: int = 64, dim_mults=(1, 2, 4, 8), channels: int = 3, out_dim: int | None = None,
-                 with_time_emb: bool = True, num_classes: int | None = None, attn_heads: int = 4,
-                 attn_dim_head: int = 32):
+    def __init__(self, dim: int = 64, dim_mults=(1, 2, 4, 8), channels: int = 3, num_classes: int | None = None,
+                 attn_heads: int = 4, attn_dim_head: int = 32):
         super().__init__()
         self.channels, self.num_classes = channels, num_classes
         dims = [channels, *[dim * m for m in dim_mults]]
         in_out = list(zip(dims[:-1], dims[1:]))
-        time_dim = dim if with_time_emb else None
+        time_dim = dim
         self.time_mlp = nn.Sequential(SinusoidalPosEmb(dim), nn.Linear(dim, dim * 4), nn.GELU(),
-                                      nn.Linear(dim * 4, dim)) if with_time_emb else None
+                                      nn.Linear(dim * 4, dim))
         # class label embedding; index num_classes is the null label (classifier-free guidance)
         self.class_emb = nn.Embedding(num_classes + 1, dim) if num_classes else None
         self.downs, self.ups = nn.ModuleList(), nn.ModuleList()
@@ -138,7 +137,7 @@ class Unet(nn.Module):
                 Attention(a, attn_heads, attn_dim_head),
                 nn.ConvTranspose2d(a, a, 4, 2, 1),
             ]))
-        self.final = nn.Sequential(ConvNextBlock(dim, dim, None), nn.Conv2d(dim, out_dim or channels, 1))
+        self.final = nn.Sequential(ConvNextBlock(dim, dim, None), nn.Conv2d(dim, channels, 1))
         self.min_size = 2 ** (n - 1)
         self.channels_last = False
 
@@ -157,7 +156,7 @@ class Unet(nn.Module):
         t = torch.as_tensor(t, device=x.device)
         if t.dim() == 0:
             t = t.expand(x.shape[0])
-        emb = self.time_mlp(t) if self.time_mlp is not None else None
+        emb = self.time_mlp(t)
         if self.class_emb is not None:
             if y is None:
                 y = torch.full((x.shape[0],), self.num_classes, device=x.device, dtype=torch.long)

@@ -418,6 +418,3 @@ def test_papermill_parameters(params, msg, tmp_path, untouched):
     assert r.returncode != 0 and msg in r.stderr and "EnvError" in r.stderr
 
 
-def test_there_are_at_least_100_cases():
-    n = len(API) + len(ENV_CASES) + len(CLI) + 2 + 6 + 3 + 9
-    assert n >= 100, n

@@ -371,3 +371,13 @@ def test_the_tables_count_their_cases():
     import test_bad_input as b
     n = sum(len(t) for t in (API, FILES, CLI, ENVIRONMENT, b.API, b.ENV_CASES, b.CLI))
     assert n >= 150, n
+
+
+def test_legitimate_images_outside_minus_one_one_are_measured():
+    """Hot diffusion's noisy x_t (about +-6) and bicubic overshoot are images in [-1, 1] plus noise:
+    measured (clamped), not refused; only another convention (0..255) is."""
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(4, 1, 16, 16, generator=g) * 2 - 1
+    noisy = x0 + 2.0 * torch.randn(4, 1, 16, 16, generator=g)
+    assert float(noisy.abs().max()) > 4
+    assert 0 < metrics.rmse(noisy, x0) < 1 and -1 < metrics.ssim(noisy, x0) < 1

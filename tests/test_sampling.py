@@ -151,3 +151,65 @@ def test_evaluation_progress_follows_the_config(monkeypatch, capsys):
     assert "algorithm2" in capsys.readouterr().err
     experiments.degrade_and_restore(cfg.replace(progress=True), model, 3, progress=False)
     assert "algorithm2" not in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# strided sampling (beyond the paper): x_{s-k} = x_s - D(x0_hat, s) + D(x0_hat, s-k)
+# --------------------------------------------------------------------------------------------
+def _literal_strided_algorithm2(R, D, x, k, state=None):
+    """The stride written out by hand: levels T, T-k, ..., down to 0."""
+    levels = list(range(D.T, 0, -k)) + [0]
+    for s, s2 in zip(levels, levels[1:]):
+        t = torch.full((x.shape[0],), s)
+        x0_hat = R(x, t)
+        x = x - D(x0_hat, s, state) + D(x0_hat, s2, state)
+    return x
+
+
+@pytest.mark.parametrize("k", [1, 3, 7, 20, 50])
+def test_strided_algorithm2_is_exact_for_a_linear_degradation_whatever_r(k):
+    """For D(x, s) = x + s e the stride keeps the cancellation: every visited iterate is D(x0, s-k)
+    exactly (closed form), with an arbitrary wrong R, and R is called ceil(T / k) times."""
+    D = LinearShift(20, 1, 8, seed=1)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(3, 1, 8, 8, generator=g, dtype=torch.float64)
+    W = torch.randn(8, 8, generator=g, dtype=torch.float64)
+    calls = []
+    R = lambda x, t: (calls.append(int(t[0])), torch.tanh(x @ W))[1]          # noqa: E731
+    seen = []
+    out = algorithm2(R, D, D(x0, 20), stride=k, callback=lambda d: seen.append(d))
+    levels = list(range(20, 0, -k)) + [0]
+    assert calls == levels[:-1] and len(calls) == -(-20 // k)
+    for d, s_next in zip(seen, levels[1:]):
+        assert torch.allclose(d["x"], D(x0, s_next), atol=1e-12)
+    assert torch.allclose(out, x0, atol=1e-12)
+
+
+def test_stride_one_is_the_papers_algorithm2_and_a_stride_matches_the_literal_loop():
+    D = build_degradation("deblur", "mnist", 32, 1)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 1, 32, 32, generator=g) * 2 - 1
+    R = lambda x, t: torch.tanh(1.3 * x + 0.01 * t.view(-1, 1, 1, 1))          # noqa: E731
+    xT = D(x, D.T)
+    plain = []
+    algorithm2(R, D, xT, callback=lambda d: plain.append(d["x"]))
+    assert torch.equal(algorithm2(R, D, xT, stride=1), plain[-1]) and len(plain) == D.T
+    assert torch.allclose(algorithm2(R, D, xT, stride=6), _literal_strided_algorithm2(R, D, xT, 6), atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_strided_estimated_noise_with_the_exact_inverse_returns_x0(k):
+    D = build_degradation("hot", "mnist", 32, 1)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(2, 1, 32, 32, generator=g) * 2 - 1
+    z = D.sample_state(2, g)
+    oracle = lambda x, t: x0                                                       # noqa: E731
+    out = estimated_noise(oracle, D, D(x0, D.T, z), z, stride=k)
+    assert torch.allclose(out, x0, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, True, "3"])
+def test_stride_must_be_a_positive_integer(bad):
+    D = LinearShift(5, 1, 8)
+    with pytest.raises(ValueError, match=r"stride must be a positive integer \(1 = every level, the paper's sampler\)"):
+        algorithm2(lambda x, t: x, D, torch.zeros(1, 1, 8, 8), stride=bad)

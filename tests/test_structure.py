@@ -40,7 +40,13 @@ def test_environment_variables_are_read_only_at_the_edges():
 
 
 def test_one_task_list():
-    assert CONFIG_TASKS is tasks.TASKS
+    # the config accepts exactly the task list's tasks, and names them when refusing one (a second
+    # list kept in config would drift from tasks.TASKS and fail here)
+    from colddiff_lib.config import ConfigError
+    with pytest.raises(ConfigError) as e:
+        get_config("smoke", task="no-such-task")
+    assert str(e.value).endswith("valid tasks: " + ", ".join(tasks.TASKS))
+    assert set(CONFIG_TASKS) == set(tasks.TASKS)
     for name, t in tasks.TASKS.items():
         assert t.name == name and t.kind in ("restoration", "generation", "workshop")
         assert (t.schedule is None) == (t.kind == "workshop")
@@ -73,7 +79,7 @@ def test_committed_weights_load_anywhere_with_a_plain_torch_load(path):
 
 def test_shipped_weights_fit_the_repository_budget():
     """Issue #10: all committed weights (fp16 EMA; the shipped models and the smoke stand-ins)
-    together stay within 60 MiB, and every shipped model has its weights and card."""
+    together stay within 80 MiB (issues #32 and #36), and every shipped model has its weights and card."""
     from colddiff_lib import pretrained
     root = Path(__file__).parents[1] / "results"
     shipped = [s.weights() for s in pretrained.SHIPPED]
@@ -88,7 +94,7 @@ def test_shipped_weights_fit_the_repository_budget():
         files = list(root.glob("*/weights/*.pt"))
     assert files
     total = sum(f.stat().st_size for f in files)
-    assert total <= 60 * 2 ** 20, f"committed weights {total / 2 ** 20:.1f} MiB > 60 MiB"
+    assert total <= 80 * 2 ** 20, f"committed weights {total / 2 ** 20:.1f} MiB > 80 MiB"
 
 
 @pytest.mark.parametrize("n,cols", [(32, 8), (400, 20), (64, 8), (8, 4), (7, 3), (1, 1), (10, 5), (2, 2)])
