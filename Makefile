@@ -119,8 +119,9 @@ table3: check-args setup ; @$(MAKE) --no-print-directory $(EXEC)/05_super_resolu
 table4: check-args setup ; @$(MAKE) --no-print-directory $(EXEC)/06_snowification.ipynb
 table5 figure21: check-args setup ; @$(MAKE) --no-print-directory $(EXEC)/07_generation.ipynb
 
+# in JupyterLab the parameters cell decides the profile (make's COLDDIFF_PROFILE would contradict an edited one)
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	env -u COLDDIFF_PROFILE $(VENV)/bin/jupyter lab notebooks/
 
 bench: setup
 	$(PY) -m benchmarks

@@ -175,6 +175,15 @@ def _str(name, v):
         raise ConfigError(f"{name} must be a non-empty string, got {v!r}")
 
 
+def _path(name, v):
+    """A folder path: ``~`` is expanded (by :func:`_resolve`); a shell variable left unexpanded (quoted
+    in the shell, or written in Python) would become a folder literally named ``$HOME``."""
+    _str(name, v)
+    if "$" in v:
+        raise ConfigError(f"{name}={v!r} holds a shell variable that was not expanded; write the path out "
+                          f"(e.g. {name}={os.path.expandvars(v)!r})")
+
+
 def _choice(options, what):
     def check(name, v):
         if v not in options:
@@ -197,7 +206,7 @@ _RULES = {
     "ema_decay": _float(0, 1, hi_open=True), "ema_every": _int(1), "ema_start": _int(0),
     "bf16": _bool, "hflip": _bool, "tag": None, "seed": _int(0, hi=MAX_SEED, why=" (seeds are offset per step and per image; torch takes 64 bits)"),
     "n_eval": _int(1), "n_generate": _int(1),
-    "data_root": _str, "results_dir": _str, "download": _bool, "progress": _bool,
+    "data_root": _path, "results_dir": _path, "download": _bool, "progress": _bool,
 }
 
 
@@ -228,7 +237,7 @@ def results_root(results_dir: str | os.PathLike | None = None) -> Path:
 
 
 def _resolve(p: str | os.PathLike) -> Path:
-    p = Path(p)
+    p = Path(p).expanduser()                 # "~/runs" as a shell would, not a folder named "~"
     return p if p.is_absolute() else REPO_ROOT / p
 
 

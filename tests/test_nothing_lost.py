@@ -381,3 +381,24 @@ def test_legitimate_images_outside_minus_one_one_are_measured():
     noisy = x0 + 2.0 * torch.randn(4, 1, 16, 16, generator=g)
     assert float(noisy.abs().max()) > 4
     assert 0 < metrics.rmse(noisy, x0) < 1 and -1 < metrics.ssim(noisy, x0) < 1
+
+
+@pytest.mark.parametrize("value,msg", [("$HOME/runs", r"results_dir='\$HOME/runs' holds a shell variable that was not expanded"),
+                                       ("${X}", r"holds a shell variable")])
+def test_a_path_the_shell_did_not_expand_is_refused(value, msg):
+    with pytest.raises(ConfigError, match=msg):
+        get_config("smoke", results_dir=value)
+
+
+def test_a_tilde_path_is_expanded_as_a_shell_would():
+    assert get_config("smoke", results_dir="~/colddiff-runs").results_root == Path("~/colddiff-runs").expanduser()
+
+
+def test_papermill_with_another_colddiff_profile_is_refused(tmp_path):
+    """COLDDIFF_PROFILE=cpu with a papermill run that leaves PROFILE at the notebook's smoke: refused
+    before anything runs (it used to run the smoke profile without a word)."""
+    e = {**{k: v for k, v in os.environ.items() if not k.startswith("MAKE")}, "COLDDIFF_PROFILE": "cpu"}
+    r = subprocess.run([sys.executable, "-m", "papermill", "notebooks/01_degradations.ipynb", str(tmp_path / "o.ipynb"),
+                        "-k", "colddiff", "--log-level", "ERROR"], cwd=REPO, capture_output=True, text=True, env=e,
+                       timeout=300)
+    assert r.returncode != 0 and "COLDDIFF_PROFILE='cpu' but the notebook's PROFILE is 'smoke'; pass -p PROFILE cpu" in r.stderr
