@@ -1,6 +1,9 @@
 """make bench: speed measured side by side in one run, printed as ratios, written to results/bench/.
 
-    python -m benchmarks [--only blur,alg2,train,fid,bf16ab,layout,norm,threads] [--quick]
+    python -m benchmarks [--only roofline,blur,alg2,train,fid,bf16ab,layout,norm,threads] [--quick]
+
+Every file it writes names the machine it ran on (processor, the flags that decide precision,
+threads), and ``roofline`` measures that machine's own limit in the same run.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import torch
 import tempfile
 
 from colddiff_lib import metrics as M
+from colddiff_lib import precision as P
 from colddiff_lib.config import get_config, results_root
 from colddiff_lib.data import fixed_subset
 from colddiff_lib.io import atomic_write_text
@@ -39,10 +43,80 @@ def timeit(fn, repeat=3, warmup=1):
 
 
 def save(name, rows):
-    df = pd.DataFrame(rows)
+    """Write ``rows`` to results/bench/<name>.csv with the machine they were measured on."""
+    m = P.machine()
+    df = pd.DataFrame(rows).assign(cpu=m["cpu"], flags=m["flags"], threads=m["threads"], torch=m["torch"])
     atomic_write_text(OUT / f"{name}.csv", df.to_csv(index=False))
     print(df.to_string(index=False))
     return df
+
+
+def _gflop(fn) -> float:
+    """GFLOP of one call of ``fn`` as torch counts them (2 per multiply-add of convolutions and matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc:
+        fn()
+    return fc.get_total_flops() / 1e9
+
+
+def bench_roofline(quick):
+    """The machine's own limit, measured in this run: a 3x3 convolution (192 channels, 35x35, batch 32,
+    channels-last, the shape of Inception's middle layers) in fp32 and in bf16 autocast.  Then the
+    project's two hot paths as a fraction of it: the cpu profile's U-Net forward (batch 128) in fp32
+    and bf16, NCHW and channels-last, and the FID features (fp32 always).  Goals: U-Net forward
+    >= 60% of the roofline in the chosen precision; FID features >= 75% of the fp32 roofline."""
+    chosen, why = P.choose("auto")
+    conv = torch.nn.Conv2d(192, 192, 3, padding=1).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(8 if quick else 32, 192, 35, 35).to(memory_format=torch.channels_last)
+    flops = 2 * x.shape[0] * 192 * 192 * 9 * 35 * 35 / 1e9
+    roof = {}
+    with torch.no_grad():
+        for prec in ("fp32", "bf16"):
+            with P.autocast(prec):
+                roof[prec] = flops / timeit(lambda: conv(x), repeat=3 if quick else 10)
+    rows = [{"what": "roofline: 3x3 conv 192ch 35x35 (the limit)", "precision": p, "per_image_ms": None,
+             "GFLOP_per_s": round(g, 1), "fraction_of_roofline": 1.0, "peer": "", "ratio_to_peer": None,
+             "goal": "", "chosen_precision": chosen} for p, g in roof.items()]
+
+    cfg = get_config("cpu", task="deblur", dataset="mnist")
+    b = 16 if quick else 128
+    xe, te = torch.rand(b, 1, 32, 32) * 2 - 1, torch.randint(1, 21, (b,))
+    model = build_model(cfg, 1).eval()
+    with torch.no_grad():
+        g_unet = _gflop(lambda: model(xe, te)) / b
+        per = {}
+        for layout in ("NCHW", "channels_last"):
+            if layout == "channels_last":
+                model.to_channels_last()
+                xl = xe.contiguous(memory_format=torch.channels_last)
+            else:
+                xl = xe
+            for prec in ("fp32", "bf16"):
+                with P.autocast(prec):
+                    per[layout, prec] = timeit(lambda: model(xl, te), repeat=2 if quick else 5) / b
+    base = per["NCHW", "fp32"]
+    for (layout, prec), s in per.items():
+        rows.append({"what": f"cpu U-Net forward, batch {b}, {layout} ({g_unet:.3f} GFLOP/img)", "precision": prec,
+                     "per_image_ms": round(s * 1e3, 3), "GFLOP_per_s": round(g_unet / s, 1),
+                     "fraction_of_roofline": round(g_unet / s / roof[prec], 3), "peer": "fp32 NCHW",
+                     "ratio_to_peer": round(base / s, 2),
+                     "goal": ">= 0.60 in the chosen precision" if (layout, prec) == ("channels_last", chosen) else "",
+                     "chosen_precision": chosen})
+
+    u = torch.randint(0, 256, (16 if quick else 64, 3, 32, 32), dtype=torch.uint8,
+                      generator=torch.Generator().manual_seed(0))
+    ext = M.fast_inception()
+    g_fid = _gflop(lambda: ext(u[:4])) / 4
+    M.extract_features(u[:8], extractor=ext)
+    s = timeit(lambda: M.extract_features(u, extractor=ext), repeat=1 if quick else 2) / len(u)
+    fid_path = {"what": f"FID features, FastInception ({g_fid:.2f} GFLOP/img)", "precision": "fp32",
+                "per_image_ms": round(s * 1e3, 2), "GFLOP_per_s": round(g_fid / s, 1),
+                "fraction_of_roofline": round(g_fid / s / roof["fp32"], 3), "peer": "", "ratio_to_peer": None,
+                "goal": ">= 0.75 (fp32)", "chosen_precision": chosen}
+    rows.append(fid_path)
+    print(f"\n[0] roofline of this machine ({P.cpu_model()}; {P.machine()['flags']}), and the hot paths as "
+          f"fractions of it; precision policy: {why}")
+    return save("roofline", rows)
 
 
 def bench_blur(quick):
@@ -280,13 +354,13 @@ def bench_threads(quick):
     return save("threads", rows)
 
 
-BENCHES = {"blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": bench_fid, "bf16ab": bench_bf16ab, "layout": bench_layout, "norm": bench_norm,
+BENCHES = {"roofline": bench_roofline, "blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": bench_fid, "bf16ab": bench_bf16ab, "layout": bench_layout, "norm": bench_norm,
            "threads": bench_threads}
 
 
 def main():
     p = argparse.ArgumentParser(prog="python -m benchmarks", description="colddiff's benchmarks -> results/bench/")
-    p.add_argument("--only", default="blur,alg2,train,fid,layout,norm,threads",
+    p.add_argument("--only", default="roofline,blur,alg2,train,fid,layout,norm,threads",
                    help=f"comma-separated benchmarks, of: {', '.join(BENCHES)} (default: all but bf16ab)")
     p.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     a = p.parse_args()

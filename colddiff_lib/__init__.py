@@ -17,6 +17,7 @@ Modules, one concept each:
 * ``ddpm``          the workshop's DDPM (Gaussian-noise diffusion with an epsilon model), not the
                     paper's "hot" task, which is the cold ``Mixing`` degradation;
 * ``pretrained``, ``restore``  named models and restoring your own images;
+* ``precision``     what the machine runs natively (bf16 or not), the fp32/bf16 policy, autocast;
 * ``env``           the environment variables read at the edges (CLI, make, notebooks);
 * ``common``, ``io``, ``paths``  small shared helpers, atomic writes, default folders.
 """

@@ -26,7 +26,8 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 
-from . import env, experiments, pretrained, reporting
+from . import env, experiments, precision, pretrained, reporting
+from .common import default_device
 from .config import PROFILES, get_config
 from .data import load_dataset
 from .metrics import fid_weights_path
@@ -80,6 +81,10 @@ def main(argv=None) -> int:
     tr.add_argument("--force", action="store_true", help="retrain from scratch")
     tr.add_argument("--warm-start", metavar="WEIGHTS", help="go on from EMA-only weights (e.g. a committed "
                     "weights/*.pt) with a fresh optimiser, up to --steps; not exact resume")
+    tr.add_argument("--precision", default="config", choices=("config",) + precision.POLICIES,
+                    help="config: the profile's bf16 field (fp32 in every profile); auto: bf16 autocast where this "
+                    "machine has native bf16, else fp32 (sets bf16, so a bf16 model gets its own hash and files; "
+                    "faster, but watch the loss: see benchmarks/README.md, precision)")
     tr.add_argument("--no-progress", action="store_true")
     rs = sub.add_parser("restore", help="restore your own image(s) with a named pretrained model")
     rs.add_argument("inputs", nargs="+", help="image files or folders")
@@ -109,6 +114,9 @@ def main(argv=None) -> int:
                     help="generation: the split the samples' FID is measured against")
     tb.add_argument("--set", nargs="*", action="extend", metavar="KEY=VALUE",
                     help="other config overrides (e.g. results_dir=...; repeat --set or list several after one)")
+    tb.add_argument("--precision", default="auto", choices=precision.POLICIES,
+                    help="the network's precision when sampling: auto (bf16 autocast where this machine has native "
+                    "bf16, else fp32; default), fp32 or bf16; recorded in every row. FID features are always fp32")
     tb.add_argument("--replace", action="store_true", help="let a run on fewer images replace committed rows "
                     "measured on more (refused otherwise: write elsewhere with --set results_dir=DIR)")
     tb.add_argument("--no-progress", action="store_true")
@@ -165,14 +173,16 @@ def main(argv=None) -> int:
                 raise ValueError(f"{cfg.results_path / 'tables' / f'table{number}.csv'} holds {cfg.dataset} rows at "
                                  f"N = {have}; a run at N = {want} would replace them: write elsewhere "
                                  "(--set results_dir=DIR) or pass --replace")
+            prec, why = precision.choose(a.precision, default_device())
+            print(f"precision: {why}")
             if task.kind == "generation":
                 variants = a.variants or [v for v, _ in task.variants]
                 for v in variants:
                     task.variant(v)                                     # an unknown variant fails first
-                rows, _ = experiments.generation_rows(cfg, variants, n=n, reference_split=a.reference)
+                rows, _ = experiments.generation_rows(cfg, variants, n=n, reference_split=a.reference, precision=prec)
                 (number, title), check = reporting.GENERATION_TABLE, reporting.generation_claims
             elif cfg.task in reporting.TABLES:
-                rows, _ = experiments.restoration_rows(cfg, reporting.TABLES[cfg.task][0], n_eval=n)
+                rows, _ = experiments.restoration_rows(cfg, reporting.TABLES[cfg.task][0], n_eval=n, precision=prec)
                 (number, title), check = reporting.TABLES[cfg.task], reporting.claims
             else:
                 raise ValueError(f"task {cfg.task!r} has no paper table; use one of "
@@ -182,12 +192,12 @@ def main(argv=None) -> int:
             reporting.say_claims(check(df[df.dataset == cfg.dataset]))
             print(f"merged into {cfg.results_path / 'tables' / f'table{number}.csv'} ({len(df)} rows)")
         elif a.cmd == "train":
-            over = _parse_set(a.set, task=("--task", a.task), dataset=("--dataset", a.dataset),
-                              tag=("--tag", a.tag or None), train_steps=("--steps", a.steps))
-            over = {**env.config_overrides(), **over}
-            if a.no_progress:
-                over["progress"] = False
-            cfg = get_config(_profile(a.profile), **over)
+            cfg = _train_config(a)
+            print(f"precision: {'bf16 autocast' if cfg.bf16 else 'fp32'} training"
+                  + ("" if a.precision == "config" else f" ({precision.choose(a.precision, default_device())[1]})")
+                  + ("; this machine has native bf16: --precision auto trains about 1.7x faster (another model, its own "
+                     "hash; watch the loss, a bf16 run here once spiked)"
+                     if a.precision == "config" and not cfg.bf16 and precision.native_bf16(default_device()) else ""))
             a.force = a.force or env.force()            # make's FORCE=1 / COLDDIFF_FORCE
             _warn_if_paper_on_cpu(cfg)
             _maybe_init_distributed()
@@ -223,14 +233,27 @@ def main(argv=None) -> int:
     return 0
 
 
+def _train_config(a):
+    """The config a ``train`` command runs: --set, --task/--dataset/--tag/--steps, COLDDIFF_DATA and
+    --precision (which sets ``bf16``); one place, so that the interrupt message names the same run."""
+    over = _parse_set(a.set, task=("--task", a.task), dataset=("--dataset", a.dataset),
+                      tag=("--tag", a.tag or None), train_steps=("--steps", a.steps))
+    over = {**env.config_overrides(), **over}
+    if a.no_progress:
+        over["progress"] = False
+    if a.precision != "config":
+        if "bf16" in over:
+            raise ValueError("--precision and --set bf16=... both set the training precision: give one")
+        over["bf16"] = precision.choose(a.precision, default_device())[0] == "bf16"
+    return get_config(_profile(a.profile), **over)
+
+
 def _interrupted(a) -> str:
     """What an interrupt left behind, truthfully: the checkpoint a train command can resume, or nothing."""
     if a.cmd != "train":
         return "interrupted: files are written atomically, so nothing half-written is left"
     try:
-        over = _parse_set(a.set, task=("--task", a.task), dataset=("--dataset", a.dataset),
-                          tag=("--tag", a.tag or None), train_steps=("--steps", a.steps))
-        path = Path(a.checkpoint or get_config(_profile(a.profile), **{**env.config_overrides(), **over}).checkpoint_path)
+        path = Path(a.checkpoint or _train_config(a).checkpoint_path)
         step = torch.load(path, map_location="cpu", weights_only=False)["step"] if path.exists() else None
     except Exception:
         return "interrupted: no checkpoint could be read"

@@ -19,7 +19,7 @@ import time
 import pandas as pd
 import torch
 
-from . import metrics, pretrained
+from . import metrics, precision as P, pretrained
 from .common import check_count, progress_flag, state_to
 from .config import Config, results_root
 from .data import DataError, fixed_subset
@@ -29,8 +29,9 @@ from .tasks import get_task, load_data, make_degradation
 from .training import CheckpointError, train_or_load
 
 
-def _R(model):
-    return lambda x, t: model(x, t)
+def _R(model, precision: str = "fp32"):
+    """The network as the samplers' R(x_s, s) -> x0_hat, in ``precision`` (fp32 or bf16; ``precision`` module)."""
+    return P.restorer(model, precision)
 
 
 # --------------------------------------------------------------------------------------------
@@ -63,10 +64,12 @@ def fully_degrade(cfg: Config, D, x0: torch.Tensor):
     return D(x0, D.T, state), state
 
 
-def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None, batch_size: int = 128):
+def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None, batch_size: int = 128,
+                        precision: str = "fp32"):
     """The paper's evaluation, step by step, on ``n`` held-out test images:
 
-    x_T = D(x0, T); Sampled = Algorithm 2 from x_T; Direct = R(x_T, T).
+    x_T = D(x0, T); Sampled = Algorithm 2 from x_T; Direct = R(x_T, T), the network run in
+    ``precision`` ("fp32", or "bf16" autocast: :func:`precision.choose` decides per machine).
     Returns (x0, {"Degraded": x_T, "Sampled": ..., "Direct": ...}, the test set, D)."""
     progress = progress_flag(progress, cfg)
     device = next(model.parameters()).device
@@ -74,7 +77,7 @@ def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None
     x0 = x0.to(device)
     D = make_degradation(cfg, x0.shape[1])
     xT, state = fully_degrade(cfg, D, x0)                          # x_T = D(x0, T)
-    R = _R(model)                                                  # x0_hat = R(x_s, s)
+    R = _R(model, precision)                                       # x0_hat = R(x_s, s)
     outs = {"Degraded": xT,
             "Sampled": batched(algorithm2, R, D, xT, state, batch_size=batch_size, progress=progress),
             "Direct": batched(direct, R, D, xT, state, batch_size=batch_size)}
@@ -148,9 +151,11 @@ def class_kept(outs: dict, labels: torch.Tensor, ref: torch.Tensor, ref_labels: 
             for col, x in outs.items()}
 
 
-def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: int, fid: bool = True) -> list[dict]:
+def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: int, fid: bool = True,
+                precision: str = "fp32") -> list[dict]:
     """One table row per column of ``outs``: FID (against the test originals), SSIM and RMSE,
-    beside the paper's FID, SSIM and RMSE, with the training steps and time of the model."""
+    beside the paper's FID, SSIM and RMSE, with the training steps and time of the model and the
+    precision the network was sampled in."""
     n = x0.shape[0]
     ref = metrics.reference_features(test, n, seed=cfg.seed, progress=cfg.progress) if fid else None  # (cached)
     rows = []
@@ -160,19 +165,22 @@ def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: in
                      **{f"paper {m}": paper_value(table, cfg.dataset, col, m) for m in ("FID", "SSIM", "RMSE")},
                      "N": n, "reference": f"{cfg.dataset} test (N={n}; {test.source})", "T": T,
                      "profile": cfg.profile, "train steps": info["step"], "train s": round(info["wall_s"], 1),
-                     "eval s": None})
+                     "eval s": None, "precision": precision})
     return rows
 
 
 def restoration_rows(cfg: Config, table: int, n_eval: int | None = None, keep: int = 8,
-                     progress: bool | None = None, force: bool = False) -> tuple[list[dict], dict]:
-    """Train (or load) R for ``cfg`` and evaluate Degraded / Sampled / Direct on held-out images.
+                     progress: bool | None = None, force: bool = False,
+                     precision: str = "fp32") -> tuple[list[dict], dict]:
+    """Train (or load) R for ``cfg`` and evaluate Degraded / Sampled / Direct on held-out images,
+    the network sampled in ``precision`` (recorded in every row).
 
     Returns the table rows and a dict of example images (x0, Degraded, Sampled, Direct)."""
     model, info = train_or_load(cfg, force=force, progress=progress)
     t0 = time.perf_counter()
-    x0, outs, test, D = degrade_and_restore(cfg, model, requested_count(cfg, n_eval), progress=progress)
-    rows = metric_rows(cfg, table, x0, outs, test, info, D.T)
+    x0, outs, test, D = degrade_and_restore(cfg, model, requested_count(cfg, n_eval), progress=progress,
+                                            precision=precision)
+    rows = metric_rows(cfg, table, x0, outs, test, info, D.T, precision=precision)
     wall = round(time.perf_counter() - t0, 1)
     for r in rows:
         r["eval s"] = wall
@@ -213,7 +221,7 @@ def fitted_degradation(cfg: Config):
 
 
 def _sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, progress: bool | None = None,
-                       batch_size: int = 128):
+                       batch_size: int = 128, precision: str = "fp32"):
     """x_T drawn from the task's prior (fitted on the training set), then the variant's sampler: (x, x_T)."""
     sampler_name, prior_kw = get_task(cfg.task).variant(variant)
     progress = progress_flag(progress, cfg)
@@ -221,19 +229,19 @@ def _sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, 
     x_T, state = D.prior(n, torch.Generator().manual_seed(seed), **prior_kw)
     device = next(model.parameters()).device                      # the prior is drawn on the CPU
     x_T, state = x_T.to(device), state_to(state, device)
-    x = batched(SAMPLERS[sampler_name], _R(model), D, x_T, state, batch_size=batch_size, progress=progress)
+    x = batched(SAMPLERS[sampler_name], _R(model, precision), D, x_T, state, batch_size=batch_size, progress=progress)
     return x.clamp(-1, 1), x_T
 
 
 def generate(cfg: Config, n: int, variant: str, seed: int = 0, progress: bool | None = None, force: bool = False,
-             batch_size: int = 128):
+             batch_size: int = 128, precision: str = "fp32"):
     """Samples from the fully degraded state with one of the task's generation variants
     (``tasks.TASKS[task].variants``: 'fixed noise' / 'estimated noise' for hot, 'perfect symmetry' /
     'broken symmetry' for blurgen, 'sample' for inpaintgen, superresgen and animorph).  ``batch_size``:
     images per sampler call (larger on a GPU)."""
     get_task(cfg.task).variant(variant)                           # an unknown variant fails before training
     model, info = train_or_load(cfg, force=force, progress=progress)
-    x, x_T = _sample_from_prior(cfg, model, n, variant, seed, progress, batch_size=batch_size)
+    x, x_T = _sample_from_prior(cfg, model, n, variant, seed, progress, batch_size=batch_size, precision=precision)
     return x, x_T, info
 
 
@@ -296,20 +304,21 @@ def sample_spread(results_dir=None, near: float = 0.01) -> pd.DataFrame | None:
 
 
 def generation_rows(cfg: Config, variants, n: int | None = None, table: int = 5, reference_split: str = "train",
-                    seed: int = 0, force: bool = False) -> tuple[list[dict], dict]:
+                    seed: int = 0, force: bool = False, precision: str = "fp32") -> tuple[list[dict], dict]:
     n = cfg.n_generate if n is None else check_count(n, "n", what="samples")
     ref_set = load_data(cfg, reference_split)
     ref = metrics.reference_features(ref_set, min(len(ref_set), max(n, 2)), seed=cfg.seed)
     rows, samples = [], {}
     for i, v in enumerate(variants):
         t0 = time.perf_counter()
-        x, x_T, info = generate(cfg, n, v, seed=seed, force=force and i == 0)   # retrain once, not per variant
+        x, x_T, info = generate(cfg, n, v, seed=seed, force=force and i == 0,   # retrain once, not per variant
+                                precision=precision)
         label = f"{get_task(cfg.task).label}: {v}"
         fid = metrics.fid_from_features(metrics.extract_features(x), ref)
         rows.append({"table": table, "dataset": cfg.dataset, "column": label, "FID": round(fid, 2),
                      "paper FID": paper_value(table, cfg.dataset, label, "FID"), "N": n,
                      "reference": f"{cfg.dataset} {reference_split} (N={len(ref)})", "T": cfg.T or "published",
                      "profile": cfg.profile, "train steps": info["step"], "train s": round(info["wall_s"], 1),
-                     "eval s": round(time.perf_counter() - t0, 1)})
+                     "eval s": round(time.perf_counter() - t0, 1), "precision": precision})
         samples[label] = (x, x_T)
     return rows, samples

@@ -153,7 +153,8 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None)
     Not exact resume: the network and its EMA both start from the EMA weights, Adam starts afresh,
     and the data generator is seeded with ``cfg.seed + step`` (not replaying the first batches).
     The weights must come from this config up to ``train_steps`` (their hash is checked with
-    ``train_steps`` set to their step), and ``cfg.train_steps`` must lie beyond that step.  The
+    ``train_steps`` set to their step) or differ from it only in the training precision (``bf16``:
+    fp32 weights may go on in bf16 autocast, and back), and ``cfg.train_steps`` must lie beyond that step.  The
     checkpoint records where it started (``warm_start``).  Returns its path."""
     weights = Path(weights)
     if not weights.is_file():
@@ -165,7 +166,8 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None)
         raise ValueError(f"{weights} is already at step {step}; set train_steps above it "
                          f"(e.g. --set train_steps={2 * step}) to go on from it")
     at_step = cfg.replace(train_steps=step).hash
-    if at_step != w["config_hash"]:
+    other_precision = cfg.replace(train_steps=step, bf16=not cfg.bf16).hash   # same network, other arithmetic
+    if w["config_hash"] not in (at_step, other_precision):
         raise CheckpointError(f"{weights} was trained with another config (hash {w['config_hash']}; this config "
                               f"at train_steps={step}: {at_step}); warm-start only "
                               "from weights of the same task, dataset, network and settings")

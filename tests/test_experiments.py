@@ -37,6 +37,7 @@ def test_paper_profile_path_on_tiny_real_files(tiny_cifar):
     assert df.set_index("column").loc["Direct", "paper SSIM"] == pytest.approx(0.775)
     assert df.set_index("column").loc["Sampled", "paper RMSE"] == pytest.approx(0.075)
     assert all(np.isfinite(df.FID)) and imgs["Original"].shape == (6, 3, 32, 32)
+    assert (df.precision == "fp32").all()                       # the API's default, recorded per row
     out = R.write_table(rows, 1, cfg, "Deblurring")
     raw = pd.read_csv(tiny_cifar / "results" / "paper" / "tables" / "table1.csv", dtype=str, keep_default_na=False)
     paper = raw.set_index("column")["paper FID"]
@@ -154,17 +155,19 @@ def test_table_command_merges_one_dataset_and_says_its_claims(tmp_path, monkeypa
 
     def fake_rows(cfg, table, n_eval=None, **kw):
         seen.update(task=cfg.task, dataset=cfg.dataset, table=table, n=n_eval, root=cfg.results_dir,
-                    steps=cfg.train_steps)
+                    steps=cfg.train_steps, precision=kw["precision"])
         return _rows(cfg.dataset, (300.0, 20.0, 25.0)), {}
     monkeypatch.setattr(E, "restoration_rows", fake_rows)
     cfg = get_config("cpu", results_dir=str(tmp_path))
     R.write_table(_rows("mnist", (300.0, 50.0, 60.0), 4.69), 3, cfg, "Super-resolution")
     rc = cli.main(["table", "--profile", "cpu", "--task", "superres", "--dataset", "fashion-mnist", "--n", "7",
-                   "--set", "train_steps=6000", "--set", f"results_dir={tmp_path}", "--no-progress"])
+                   "--set", "train_steps=6000", "--set", f"results_dir={tmp_path}", "--no-progress",
+                   "--precision", "fp32"])
     out = capsys.readouterr().out
     # a repeated --set adds to the earlier ones (argparse's plain store kept only the last)
     assert rc == 0 and seen == dict(task="superres", dataset="fashion-mnist", table=3, n=7, root=str(tmp_path),
-                                    steps=6000)
+                                    steps=6000, precision="fp32")
+    assert "precision: fp32 as asked" in out
     assert "fashion-mnist: Sampled beats Direct on FID: holds" in out and "mnist: Sampled" not in out.replace("fashion-mnist", "")
     df = pd.read_csv(tmp_path / "cpu" / "tables" / "table3.csv")
     assert sorted(df.dataset.unique()) == ["fashion-mnist", "mnist"] and len(df) == 6

@@ -364,6 +364,12 @@ def test_an_interrupt_tells_the_truth(tmp_path, capsys, monkeypatch):
     torch.save({"step": 42}, c.checkpoint_path)
     assert cli(argv) == 130
     assert f"{c.checkpoint_path} holds step 42; run the same command again to resume from there" in capsys.readouterr().err
+    # a run whose precision was set by --precision names its own checkpoint (bf16 is part of the hash)
+    c16 = get_config("smoke", results_dir=str(tmp_path), bf16=True)
+    c16.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"step": 7}, c16.checkpoint_path)
+    assert cli(argv + ["--precision", "bf16"]) == 130
+    assert f"{c16.checkpoint_path} holds step 7; run the same command again" in capsys.readouterr().err
 
 
 def test_the_tables_count_their_cases():

@@ -286,3 +286,58 @@ def test_sample_spread_reads_the_saved_figure21_samples(tmp_path):
     assert df["median nearest distance"].tolist() == [round(want, 4), 0.0, 0.0] and want > 0.1
     assert df["share with a near-copy"].tolist() == [0.0, 1.0, 1.0] and set(df.N) == {6}
     assert experiments.sample_spread(tmp_path / "none") is None
+
+
+def _card_rows(text):
+    """{column or variant: [numbers as printed]} of a card's metrics table (after "Measured on")."""
+    import re
+    body = text.split("Measured on", 1)[-1].split("## ", 1)[0] if "Measured on" in text else ""
+    out = {}
+    for line in body.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and re.fullmatch(r"[A-Za-z][A-Za-z ]*", cells[0]) and cells[0] not in ("column", "variant") \
+                and all(re.fullmatch(r"[0-9]+\.[0-9]+", c) for c in cells[1:4] if c):
+            out[cells[0]] = [c for c in cells[1:4] if re.fullmatch(r"[0-9]+\.[0-9]+", c)]
+    return out
+
+
+def _same(printed: str, value: float) -> bool:
+    """``printed`` is ``value`` rounded to the decimals it shows."""
+    d = len(printed.split(".")[1])
+    return abs(float(printed) - value) <= 0.5 * 10 ** -d + 1e-12
+
+
+@pytest.mark.parametrize("spec", [s for s in pretrained.SHIPPED if s.card().exists()], ids=lambda s: s.name)
+def test_every_card_quotes_the_table_it_names(spec):
+    """A model card's numbers are the committed table's row, rounded as the card prints them, with the
+    N the table holds; a card measured elsewhere names the ablation page that holds the same numbers."""
+    import re
+    import pandas as pd
+    text = spec.card().read_text()
+    rows = _card_rows(text)
+    if "Measured on" not in text:
+        return                                                   # a card that quotes no measurement
+    assert rows, f"{spec.name}: its card says 'Measured on' but has no metrics rows"
+    named = re.search(r"Measured on (\d+) (?:held-out test images|generated samples per variant).*\(table (\d) of "
+                      r"`results/(\w+)/tables/`\)", text)
+    if named is None:                                            # measured elsewhere: the page it names holds them
+        pages = re.findall(r"`(results/\w+/ablations/[\w.]+\.md)`", text)
+        assert pages, f"{spec.name}: its card quotes numbers but names neither a table nor an ablation page"
+        page = "".join((pretrained.Path(__file__).resolve().parent.parent / p).read_text() for p in pages)
+        numbers = [float(v) for v in re.findall(r"[0-9]+\.[0-9]+", page)]
+        for col, nums in rows.items():
+            for v in nums:
+                assert any(_same(v, x) for x in numbers), f"{spec.name}: {col} {v} is on none of {pages}"
+        return
+    n, table, profile = int(named.group(1)), named.group(2), named.group(3)
+    assert profile == spec.profile
+    df = pd.read_csv(spec.config().results_path / "tables" / f"table{table}.csv")
+    df = df[df.dataset == spec.dataset]
+    for col, nums in rows.items():
+        from colddiff_lib.tasks import get_task
+        r = df[(df.column == col) | (df.column == f"{get_task(spec.task).label}: {col}")]   # Table 5: "<label>: <variant>"
+        assert len(r) == 1, f"{spec.name}: {col} not in table {table}"
+        r = r.iloc[0]
+        assert int(r.N) == n, f"{spec.name}: the card says N = {n}, table {table} holds N = {int(r.N)}"
+        for printed, metric in zip(nums, ("FID", "SSIM", "RMSE")):
+            assert _same(printed, float(r[metric])), f"{spec.name}: {col} {metric} {printed} vs table {r[metric]}"

@@ -165,6 +165,11 @@ def test_warm_start_goes_on_from_ema_only_weights_with_a_fresh_adam(tmp_path, ti
 
     with pytest.raises(CheckpointError, match="trained with another config"):
         warm_start(longer.replace(lr=5e-4), tmp_path / "w.pt", tmp_path / "x.pt")
+    with pytest.raises(CheckpointError, match="trained with another config"):   # another network, in bf16 too
+        warm_start(longer.replace(unet_dim=16, bf16=True), tmp_path / "w.pt", tmp_path / "x.pt")
+    bf16 = load_checkpoint(warm_start(longer.replace(bf16=True), tmp_path / "w.pt", tmp_path / "b.pt"))
+    assert bf16["step"] == 3 and bf16["config"]["bf16"] is True     # fp32 weights go on in bf16 autocast
+    assert all(torch.equal(bf16["ema"][k], w[k]) for k in w)
     with pytest.raises(ValueError, match="already at step 3; set train_steps above it"):
         warm_start(cfg, tmp_path / "w.pt", tmp_path / "x.pt")
     with pytest.raises(CheckpointError, match="ws.pt exists; delete it"):

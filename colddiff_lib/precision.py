@@ -1,0 +1,122 @@
+"""Numeric precision: what this machine runs natively, the policy that follows, and autocast.
+
+bf16 autocast halves the work of every convolution where the processor has bf16 arithmetic
+(CPUs with AVX-512 BF16 or AMX, GPUs from Ampere on), and multiplies it where bf16 is emulated
+(CPUs with only AVX2: about 12x slower than fp32 on the hosts this project was built on).  So the
+policy ``auto`` picks bf16 only where it is native, fp32 everywhere else, and says which and why.
+
+What the policy decides, and what it does not:
+
+* sampling (the tables' Algorithm 2 and Direct outputs): ``auto`` by default on the command line
+  (``python -m colddiff_lib table --precision``); every table row records the precision it was
+  sampled in (column ``precision``).  The notebooks and the API default to ``fp32``, so that a
+  checked notebook output never depends on the CPU it ran on;
+* training: bf16 is the config field ``bf16`` and part of the config hash (a model trained in bf16
+  is another model, with its own weights file); every profile trains in fp32, and
+  ``train --precision auto`` opts in for one run.  Not the default because, measured: the cpu
+  inpainting model continued in bf16 autocast (lr 1e-3) ran 1.7x faster per step but its l1 loss
+  jumped from 0.019 to 0.29 about 1,500 steps in and was still at 0.033 after 5,800 steps, while the
+  same continuation in fp32 had gone smoothly (``benchmarks/README.md``, precision);
+* FID features stay fp32 always (``metrics``): under bf16 autocast they move by up to 4.8% of the
+  largest feature, more than FID's run-to-run noise at N = 10,000.
+"""
+from __future__ import annotations
+
+import contextlib
+import platform
+from pathlib import Path
+
+import torch
+
+POLICIES = ("auto", "fp32", "bf16")
+# CPU flags (Linux /proc/cpuinfo) that mean bf16 arithmetic in hardware
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+SHOWN_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+class PrecisionError(ValueError):
+    pass
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux); empty where /proc/cpuinfo is absent (then bf16 counts as emulated)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def native_bf16(device: str | torch.device = "cpu") -> bool:
+    """Does ``device`` do bf16 arithmetic in hardware (not emulated)?"""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        return bool(cpu_flags() & set(NATIVE_BF16_FLAGS))
+    return False
+
+
+def machine(device: str | torch.device = "cpu") -> dict:
+    """What a result should record about where it was measured: processor, the flags that decide
+    precision, torch's kernel level, threads, and whether bf16 is native."""
+    device = torch.device(device)
+    flags = cpu_flags()
+    out = {"cpu": cpu_model(), "flags": " ".join(f for f in SHOWN_FLAGS if f in flags) or "-",
+           "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+           "threads": torch.get_num_threads(), "native_bf16": native_bf16(device), "torch": torch.__version__}
+    if device.type == "cuda" and torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(device)
+    return out
+
+
+def choose(policy: str = "auto", device: str | torch.device = "cpu") -> tuple[str, str]:
+    """The precision to run in, ``"fp32"`` or ``"bf16"``, and one line saying why.
+
+    ``auto``: bf16 where ``device`` has it natively, else fp32.  ``fp32`` / ``bf16``: as asked
+    (bf16 on an emulating CPU is allowed, and said to be slow)."""
+    if policy not in POLICIES:
+        raise PrecisionError(f"precision {policy!r} is not a policy; use one of {', '.join(POLICIES)}")
+    device = torch.device(device)
+    native = native_bf16(device)
+    where = f"{device.type} ({cpu_model()})" if device.type == "cpu" else device.type
+    if policy == "auto":
+        if native:
+            return "bf16", f"bf16 autocast: {where} has native bf16"
+        return "fp32", f"fp32: {where} has no native bf16 (it would be emulated, several times slower)"
+    if policy == "bf16" and not native:
+        return "bf16", f"bf16 autocast as asked, but {where} emulates bf16: expect it to be several times slower"
+    return policy, f"{policy} as asked"
+
+
+def autocast(precision: str, device: str | torch.device = "cpu"):
+    """A context that runs the forward pass in ``precision`` (bf16 autocast, or nothing for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    raise PrecisionError(f"precision {precision!r} is neither fp32 nor bf16; pass choose(policy)[0]")
+
+
+def restorer(model: torch.nn.Module, precision: str = "fp32"):
+    """The network as the samplers' R(x_s, s) -> x0_hat, run in ``precision``; outputs are float32,
+    so that the samplers' arithmetic (x_s - D(x0_hat, s) + D(x0_hat, s-1)) stays in fp32."""
+    device = next(model.parameters()).device
+    autocast(precision, device)                # check the name once, before any sampling
+
+    def R(x, t):
+        with autocast(precision, device):
+            return model(x, t).float()
+    return R

@@ -1,0 +1,52 @@
+"""The precision policy: bf16 only where the machine has it natively, said in one line, recorded in
+every table row; the fp32 path is the plain network call, bit for bit."""
+import pytest
+import torch
+
+from colddiff_lib import precision as P
+from colddiff_lib.config import get_config
+from colddiff_lib.tasks import build_model
+
+
+@pytest.mark.parametrize("flags, native", [({"avx2", "fma"}, False), ({"avx2", "avx512f"}, False),
+                                           ({"avx512f", "avx512_bf16"}, True), ({"amx_tile", "amx_bf16"}, True),
+                                           (set(), False)])
+def test_auto_picks_bf16_only_where_the_cpu_has_it(monkeypatch, flags, native):
+    monkeypatch.setattr(P, "cpu_flags", lambda: flags)
+    assert P.native_bf16("cpu") is native
+    chosen, why = P.choose("auto", "cpu")
+    assert chosen == ("bf16" if native else "fp32")
+    assert ("has native bf16" in why) if native else ("emulated" in why)
+    assert P.choose("fp32", "cpu")[0] == "fp32"
+    forced, why = P.choose("bf16", "cpu")
+    assert forced == "bf16" and (("slower" in why) != native)
+
+
+def test_a_policy_that_does_not_exist_is_one_clear_line():
+    with pytest.raises(P.PrecisionError, match="'fp16' is not a policy; use one of auto, fp32, bf16"):
+        P.choose("fp16")
+    with pytest.raises(P.PrecisionError, match="neither fp32 nor bf16"):
+        P.restorer(torch.nn.Conv2d(1, 1, 1), "auto")
+
+
+def test_machine_record_names_processor_flags_and_threads():
+    m = P.machine()
+    assert m["cpu"] and m["threads"] == torch.get_num_threads() and isinstance(m["native_bf16"], bool)
+    assert set(m["flags"].split()) <= set(P.SHOWN_FLAGS) | {"-"}
+
+
+def test_restorer_fp32_is_the_network_and_bf16_stays_close_in_float32():
+    cfg = get_config("smoke", task="deblur", dataset="mnist", unet_dim=8, dim_mults=(1, 2), attn_heads=1,
+                     attn_dim_head=8, image_size=16)
+    torch.manual_seed(0)
+    model = build_model(cfg, 1).eval()
+    x, t = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([1, 2, 3, 4])
+    with torch.no_grad():
+        ref = model(x, t)                                   # the literal call
+        out32 = P.restorer(model, "fp32")(x, t)
+        out16 = P.restorer(model, "bf16")(x, t)
+    assert torch.equal(out32, ref)
+    assert out16.dtype == torch.float32                    # samplers' arithmetic stays fp32
+    # bf16 keeps 8 mantissa bits: a relative error of a few 2^-8 through a small network
+    assert (out16 - ref).abs().max() <= 0.05 * ref.abs().max()
+    assert not torch.equal(out16, ref)                     # the autocast really ran
