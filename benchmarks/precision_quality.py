@@ -26,16 +26,17 @@ from colddiff_lib.sampling import algorithm2, batched, direct
 from colddiff_lib.tasks import make_degradation
 
 
-def measure(name: str, n: int, n_sampled_fp32: int, weights: str | None = None) -> pd.DataFrame:
+def measure(name: str, n: int, n_sampled_fp32: int, n_sampled: int | None = None) -> pd.DataFrame:
     model, info = pretrained.load(name, channels_last=True)
     cfg = info["config"]
     x0, test = test_images(cfg, n)
     n = x0.shape[0]
     m = min(n_sampled_fp32, n)
+    ns = n if n_sampled is None else max(m, min(n_sampled, n))   # Algorithm 2 in bf16 on this many
     D = make_degradation(cfg, x0.shape[1])
     xT, state = fully_degrade(cfg, D, x0)                       # x_T = D(x0, T), the tables' seeded state
     ref = metrics.reference_features(test, n, seed=cfg.seed, progress=cfg.progress)   # x0's features, in order
-    runs = [("Direct", "bf16", n), ("Sampled", "bf16", n), ("Direct", "fp32", m), ("Sampled", "fp32", m)]
+    runs = [("Direct", "bf16", n), ("Sampled", "bf16", ns), ("Direct", "fp32", m), ("Sampled", "fp32", m)]
     outs, rows = {}, []
 
     def row(column, prec, x, k, s):
@@ -53,8 +54,8 @@ def measure(name: str, n: int, n_sampled_fp32: int, weights: str | None = None) 
                         batch_size=128, progress=cfg.progress)
         outs[column, prec] = x
         row(column, prec, x, k, round(time.perf_counter() - t0, 1))
-    if m < n:                                    # bf16 on the fp32 subset: both precisions on the same images
-        for column in ("Direct", "Sampled"):
+    for column, k in (("Direct", n), ("Sampled", ns)):   # bf16 on the fp32 subset: both on the same images
+        if m < k:
             row(column, "bf16", outs[column, "bf16"][:m], m, None)
     for column in ("Direct", "Sampled"):
         d = (outs[column, "bf16"][:m] - outs[column, "fp32"][:m]).abs()
@@ -87,15 +88,16 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="inpaint-mnist", help="a name from `python -m colddiff_lib models`")
     p.add_argument("--n", type=int, default=10000)
+    p.add_argument("--n-sampled", type=int, default=None, help="Algorithm 2 in bf16 on this many (default --n)")
     p.add_argument("--n-sampled-fp32", type=int, default=1000)
     p.add_argument("--out", required=True, help="output path without suffix (writes .csv and .md)")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
-    df = measure(a.model, a.n, a.n_sampled_fp32)
+    df = measure(a.model, a.n, a.n_sampled_fp32, a.n_sampled)
     wall = time.perf_counter() - t0
     atomic_write_text(f"{a.out}.csv", df.to_csv(index=False))
-    cmd = (f"python -m benchmarks.precision_quality --model {a.model} --n {a.n} --n-sampled-fp32 "
-           f"{a.n_sampled_fp32} --out {a.out}")
+    cmd = (f"python -m benchmarks.precision_quality --model {a.model} --n {a.n} "
+           + (f"--n-sampled {a.n_sampled} " if a.n_sampled else "") + f"--n-sampled-fp32 {a.n_sampled_fp32} --out {a.out}")
     md = (f"# bf16 vs fp32 sampling: `{a.model}`\n\n    {cmd}\n\n"
           f"{df.drop(columns=['cpu', 'flags', 'threads']).to_markdown(index=False)}\n\n"
           f"Measured on {df['cpu'].iloc[0]} ({df['flags'].iloc[0]}), {df['threads'].iloc[0]} threads, in {wall:.0f} s. "

@@ -340,4 +340,10 @@ def test_every_card_quotes_the_table_it_names(spec):
         r = r.iloc[0]
         assert int(r.N) == n, f"{spec.name}: the card says N = {n}, table {table} holds N = {int(r.N)}"
         for printed, metric in zip(nums, ("FID", "SSIM", "RMSE")):
-            assert _same(printed, float(r[metric])), f"{spec.name}: {col} {metric} {printed} vs table {r[metric]}"
+            value = float(r[metric])
+            # the smoke tables are rewritten by the notebooks this test run executes first (nbval), and a
+            # recomputation moves a 64-image FID in its fifth digit (334.5757 vs 334.5721): there the card
+            # must agree to 0.1% (FID) and 0.002 (SSIM, RMSE); the cpu tables are never rewritten by tests
+            ok = _same(printed, value) or (spec.profile == "smoke" and abs(float(printed) - value)
+                                            <= (1e-3 * value if metric == "FID" else 2e-3))
+            assert ok, f"{spec.name}: {col} {metric} {printed} vs table {value}"
