@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from colddiff_lib import metrics, precision as P, pretrained
+from colddiff_lib.common import slice_state
 from colddiff_lib.experiments import fully_degrade, test_images
 from colddiff_lib.io import atomic_write_text
 from colddiff_lib.sampling import algorithm2, batched, direct
@@ -50,7 +51,7 @@ def measure(name: str, n: int, n_sampled_fp32: int, n_sampled: int | None = None
         sampler = direct if column == "Direct" else algorithm2
         t0 = time.perf_counter()
         with torch.no_grad():
-            x = batched(sampler, P.restorer(model, prec), D, xT[:k], state if k == n else _first(state, k),
+            x = batched(sampler, P.restorer(model, prec), D, xT[:k], state if k == n else slice_state(state, 0, k),
                         batch_size=128, progress=cfg.progress)
         outs[column, prec] = x
         row(column, prec, x, k, round(time.perf_counter() - t0, 1))
@@ -76,11 +77,6 @@ def measure(name: str, n: int, n_sampled_fp32: int, n_sampled: int | None = None
     print(rows[-1], flush=True)
     mach = P.machine()
     return pd.DataFrame(rows).assign(cpu=mach["cpu"], flags=mach["flags"], threads=mach["threads"])
-
-
-def _first(state, k):
-    from colddiff_lib.common import slice_state
-    return slice_state(state, 0, k)
 
 
 def main(argv=None):

@@ -193,8 +193,8 @@ def main(argv=None) -> int:
             print(f"merged into {cfg.results_path / 'tables' / f'table{number}.csv'} ({len(df)} rows)")
         elif a.cmd == "train":
             cfg = _train_config(a)
-            print(f"precision: {'bf16 autocast' if cfg.bf16 else 'fp32'} training"
-                  + ("" if a.precision == "config" else f" ({precision.choose(a.precision, default_device())[1]})")
+            why = "" if a.precision == "config" else f" ({precision.choose(a.precision, default_device())[1]})"
+            print(f"precision: {'bf16 autocast' if cfg.bf16 else 'fp32'} training" + why
                   + ("; this machine has native bf16: --precision auto trains about 1.7x faster (another model, its own "
                      "hash; watch the loss, a bf16 run here once spiked)"
                      if a.precision == "config" and not cfg.bf16 and precision.native_bf16(default_device()) else ""))
