@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 
 from colddiff_lib import env, experiments, metrics, reporting
-from colddiff_lib.common import has_tabulate
+from colddiff_lib.common import has_tabulate, to_uint8
 from colddiff_lib.config import get_config, results_root
 from colddiff_lib.data import load_dataset, mnist_from_package
 from colddiff_lib.io import atomic_write, atomic_write_text
@@ -235,7 +235,7 @@ def fid_available() -> bool:
 
 
 def _u8(x: torch.Tensor):
-    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+    return to_uint8(x).cpu().numpy()
 
 
 def stage_eval(a, out: Path, device) -> pd.DataFrame:

@@ -2,7 +2,9 @@
 
 Modules, one concept each:
 
-* ``config``        frozen configs: the profiles smoke / cpu / paper, overrides, validation;
+* ``config``        frozen configs: the profiles smoke / cpu / paper, overrides, validation, the
+                    hash (a leaf: tasks and data register the names it checks);
+* ``plans``         what each notebook runs per profile (datasets, notebook 07's generators);
 * ``tasks``         the list of tasks; per task its data, degradation D (published schedule),
                     objective and network;
 * ``data``          datasets (MNIST, Fashion-MNIST, CIFAR-10, CelebA, AFHQ, labelled stand-ins);
@@ -24,12 +26,15 @@ Modules, one concept each:
 import os as _os
 
 # Two torch processes on the same cores (a training run in the background while a notebook or a
-# table runs) wait for their OpenMP threads by spinning under libgomp's default ACTIVE policy and
-# starve each other: two at once on 2 cores, a forward pass of the cpu profile's U-Net (batch 32)
-# took 1.33 s instead of 0.36 s (make bench, "threads").  PASSIVE threads sleep instead, at no
-# measurable cost for one process alone (1.03x).  libgomp reads the variable when torch is first
-# imported, so this holds wherever colddiff_lib is imported first (the CLI, make, the notebooks);
-# an OMP_WAIT_POLICY set by the user wins.
+# table runs) wait for their OpenMP threads by spinning under libgomp's default ACTIVE policy, and
+# so starve each other; PASSIVE threads sleep instead, which costs one process alone nothing
+# measurable (make bench, "threads").  libgomp reads the variable when torch is first imported, so
+# this holds wherever colddiff_lib is imported first (the CLI, make, the notebooks); an
+# OMP_WAIT_POLICY set by the user wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+# config is a leaf: the names its fields may take and the schedule revision in its hash come from
+# tasks (and through it data and degradations), which register them when imported.
+from . import tasks as _tasks  # noqa: E402,F401

@@ -65,7 +65,8 @@ def _profile(given):
     return given if given is not None else env.profile(PROFILES)
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line: one subparser per command (each run by a ``_cmd_*`` function below)."""
     p = argparse.ArgumentParser(prog="python -m colddiff_lib", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -127,100 +128,14 @@ def main(argv=None) -> int:
     da.add_argument("name")
     da.add_argument("--download", action="store_true")
     da.add_argument("--image-size", type=int, default=32)
-    a = p.parse_args(argv)
+    return p
 
+
+def main(argv=None) -> int:
+    """Parse, run one command, and turn every error into one line (exit status 2)."""
+    a = _parser().parse_args(argv)
     try:
-        if a.cmd == "prepare-fid":
-            print(f"FID Inception weights ready: {fid_weights_path()}")
-        elif a.cmd == "data":
-            for split in ("train", "test"):
-                ds = load_dataset(a.name, split, image_size=a.image_size, download=a.download, root=env.data_root())
-                print(f"{ds.name} {split}: {len(ds)} images, {ds.channels} channel(s), from {ds.source}")
-        elif a.cmd in ("restore", "degrade"):
-            t = None if a.t is None else (int(a.t) if float(a.t).is_integer() else a.t)
-            try:
-                if a.cmd == "restore":
-                    recs = restore_files(a.inputs, a.output, model=a.model, sampler=a.sampler, t=t, seed=a.seed)
-                else:
-                    recs = degrade_files(a.inputs, a.output, task=a.task, dataset=a.dataset, t=t,
-                                         image_size=a.image_size, seed=a.seed)
-            except ImageInputError as e:
-                raise ValueError(str(e)) from None
-            for r in recs:
-                note = f" ({'; '.join(r['notes'])})" if r["notes"] else ""
-                print(f"{r['input']} -> {r['output']} at t={r['t']}{note}")
-        elif a.cmd == "models":
-            if a.cards:
-                for p in pretrained.write_cards():
-                    print(f"wrote {p}")
-            df = pretrained.list_models()
-            print(df.drop(columns=["config hash"]).to_string(index=False))
-        elif a.cmd == "table":
-            over = _parse_set(a.set, task=("--task", a.task), dataset=("--dataset", a.dataset))
-            over = {**env.config_overrides(), **over}
-            if a.no_progress:
-                over["progress"] = False
-            cfg = get_config(_profile(a.profile), **over)
-            _warn_if_paper_on_cpu(cfg)
-            task = get_task(cfg.task)
-            if task.kind != "generation" and a.variants is not None:
-                raise ValueError(f"--variants is for generation tasks (Table 5); {cfg.task!r} has none: leave it out")
-            number = reporting.GENERATION_TABLE[0] if task.kind == "generation" else reporting.TABLES.get(cfg.task, (None,))[0]
-            n = a.n if a.n is None else experiments.requested_count(cfg, a.n, "test" if task.kind != "generation" else "train")
-            have = reporting.committed_n(number, cfg, cfg.dataset) if number is not None else None
-            want = n if n is not None else (cfg.n_generate if task.kind == "generation" else cfg.n_eval)
-            if have is not None and want < have and not a.replace:
-                raise ValueError(f"{cfg.results_path / 'tables' / f'table{number}.csv'} holds {cfg.dataset} rows at "
-                                 f"N = {have}; a run at N = {want} would replace them: write elsewhere "
-                                 "(--set results_dir=DIR) or pass --replace")
-            prec, why = precision.choose(a.precision, default_device())
-            print(f"precision: {why}")
-            if task.kind == "generation":
-                variants = a.variants or [v for v, _ in task.variants]
-                for v in variants:
-                    task.variant(v)                                     # an unknown variant fails first
-                rows, _ = experiments.generation_rows(cfg, variants, n=n, reference_split=a.reference, precision=prec)
-                (number, title), check = reporting.GENERATION_TABLE, reporting.generation_claims
-            elif cfg.task in reporting.TABLES:
-                rows, _ = experiments.restoration_rows(cfg, reporting.TABLES[cfg.task][0], n_eval=n, precision=prec)
-                (number, title), check = reporting.TABLES[cfg.task], reporting.claims
-            else:
-                raise ValueError(f"task {cfg.task!r} has no paper table; use one of "
-                                 f"{', '.join(reporting.TABLES)} or a generation task")
-            df = reporting.merge_table(rows, number, cfg, title, replace_larger=a.replace)
-            print(pd.DataFrame(rows).drop(columns=["table"]).to_string(index=False))
-            reporting.say_claims(check(df[df.dataset == cfg.dataset]))
-            print(f"merged into {cfg.results_path / 'tables' / f'table{number}.csv'} ({len(df)} rows)")
-        elif a.cmd == "train":
-            cfg = _train_config(a)
-            why = "" if a.precision == "config" else f" ({precision.choose(a.precision, default_device())[1]})"
-            print(f"precision: {'bf16 autocast' if cfg.bf16 else 'fp32'} training" + why
-                  + ("; this machine has native bf16: --precision auto trains about 1.7x faster (another model, its own "
-                     "hash; watch the loss, a bf16 run here once spiked)"
-                     if a.precision == "config" and not cfg.bf16 and precision.native_bf16(default_device()) else ""))
-            a.force = a.force or env.force()            # make's FORCE=1 / COLDDIFF_FORCE
-            _warn_if_paper_on_cpu(cfg)
-            _maybe_init_distributed()
-            if a.force and a.checkpoint is None and cfg.checkpoint_path.exists():
-                cfg.checkpoint_path.unlink()
-            if a.warm_start:
-                if a.force:
-                    raise ValueError("--warm-start starts a run from weights and --force retrains from scratch: "
-                                     "give one of them")
-                target = Path(a.checkpoint or cfg.checkpoint_path)
-                if target.exists():
-                    print(f"{target} exists: resuming it (--warm-start only starts a run)")
-                else:
-                    warm_start(cfg, a.warm_start, target)
-                    print(f"warm start: {target} begins at the weights {a.warm_start} (network and EMA; Adam afresh)")
-            ck = train(cfg, checkpoint=a.checkpoint, resume=not a.force)
-            path = a.checkpoint or cfg.checkpoint_path
-            if a.checkpoint is None and ck["step"] >= cfg.train_steps and (a.force or not cfg.weights_path.exists()):
-                export_weights(ck, cfg.weights_path)                # the EMA weights `restore` and notebooks use
-                print(f"exported EMA weights (fp16) to {cfg.weights_path}")
-            last = sum(ck["losses"][-20:]) / max(1, len(ck["losses"][-20:]))
-            print(f"trained {cfg.run_name} to step {ck['step']} in {ck['wall_s']:.0f}s "
-                  f"(recent l1 {last:.4f}); checkpoint {path}")
+        COMMANDS[a.cmd](a)
     except KeyboardInterrupt:
         print(_interrupted(a), file=sys.stderr)
         return 130
@@ -231,6 +146,119 @@ def main(argv=None) -> int:
               else f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _cmd_prepare_fid(a) -> None:
+    """prepare-fid: convert the packaged FID Inception weights once."""
+    print(f"FID Inception weights ready: {fid_weights_path()}")
+
+
+def _cmd_data(a) -> None:
+    """data NAME: check (or download) both splits of a dataset and say their size."""
+    for split in ("train", "test"):
+        ds = load_dataset(a.name, split, image_size=a.image_size, download=a.download, root=env.data_root())
+        print(f"{ds.name} {split}: {len(ds)} images, {ds.channels} channel(s), from {ds.source}")
+
+
+def _cmd_restore(a) -> None:
+    """restore / degrade: your image files through a named model, or through D(x0, t)."""
+    t = None if a.t is None else (int(a.t) if float(a.t).is_integer() else a.t)
+    try:
+        if a.cmd == "restore":
+            recs = restore_files(a.inputs, a.output, model=a.model, sampler=a.sampler, t=t, seed=a.seed)
+        else:
+            recs = degrade_files(a.inputs, a.output, task=a.task, dataset=a.dataset, t=t,
+                                 image_size=a.image_size, seed=a.seed)
+    except ImageInputError as e:
+        raise ValueError(str(e)) from None
+    for r in recs:
+        note = f" ({'; '.join(r['notes'])})" if r["notes"] else ""
+        print(f"{r['input']} -> {r['output']} at t={r['t']}{note}")
+
+
+def _cmd_models(a) -> None:
+    """models [--cards]: the named pretrained models (and their cards, rewritten)."""
+    if a.cards:
+        for p in pretrained.write_cards():
+            print(f"wrote {p}")
+    df = pretrained.list_models()
+    print(df.drop(columns=["config hash"]).to_string(index=False))
+
+
+def _cmd_table(a) -> None:
+    """table: one dataset's rows of a paper table, merged into results/<profile>/tables/."""
+    over = _parse_set(a.set, task=("--task", a.task), dataset=("--dataset", a.dataset))
+    over = {**env.config_overrides(), **over}
+    if a.no_progress:
+        over["progress"] = False
+    cfg = get_config(_profile(a.profile), **over)
+    _warn_if_paper_on_cpu(cfg)
+    task = get_task(cfg.task)
+    if task.kind != "generation" and a.variants is not None:
+        raise ValueError(f"--variants is for generation tasks (Table 5); {cfg.task!r} has none: leave it out")
+    number = reporting.GENERATION_TABLE[0] if task.kind == "generation" else reporting.TABLES.get(cfg.task, (None,))[0]
+    n = a.n if a.n is None else experiments.requested_count(cfg, a.n, "test" if task.kind != "generation" else "train")
+    have = reporting.committed_n(number, cfg, cfg.dataset) if number is not None else None
+    want = n if n is not None else (cfg.n_generate if task.kind == "generation" else cfg.n_eval)
+    if have is not None and want < have and not a.replace:
+        raise ValueError(f"{cfg.results_path / 'tables' / f'table{number}.csv'} holds {cfg.dataset} rows at "
+                         f"N = {have}; a run at N = {want} would replace them: write elsewhere "
+                         "(--set results_dir=DIR) or pass --replace")
+    prec, why = precision.choose(a.precision, default_device())
+    print(f"precision: {why}")
+    if task.kind == "generation":
+        variants = a.variants or [v for v, _ in task.variants]
+        for v in variants:
+            task.variant(v)                                     # an unknown variant fails first
+        rows, _ = experiments.generation_rows(cfg, variants, n=n, reference_split=a.reference, precision=prec)
+        (number, title), check = reporting.GENERATION_TABLE, reporting.generation_claims
+    elif cfg.task in reporting.TABLES:
+        rows, _ = experiments.restoration_rows(cfg, reporting.TABLES[cfg.task][0], n_eval=n, precision=prec)
+        (number, title), check = reporting.TABLES[cfg.task], reporting.claims
+    else:
+        raise ValueError(f"task {cfg.task!r} has no paper table; use one of "
+                         f"{', '.join(reporting.TABLES)} or a generation task")
+    df = reporting.merge_table(rows, number, cfg, title, replace_larger=a.replace)
+    print(pd.DataFrame(rows).drop(columns=["table"]).to_string(index=False))
+    reporting.say_claims(check(df[df.dataset == cfg.dataset]))
+    print(f"merged into {cfg.results_path / 'tables' / f'table{number}.csv'} ({len(df)} rows)")
+
+
+def _cmd_train(a) -> None:
+    """train: train (or resume, or warm-start) one model; export its EMA weights when done."""
+    cfg = _train_config(a)
+    why = "" if a.precision == "config" else f" ({precision.choose(a.precision, default_device())[1]})"
+    print(f"precision: {'bf16 autocast' if cfg.bf16 else 'fp32'} training" + why
+          + ("; this machine has native bf16: --precision auto trains about 1.7x faster (another model, its own "
+             "hash; watch the loss, a bf16 run here once spiked)"
+             if a.precision == "config" and not cfg.bf16 and precision.native_bf16(default_device()) else ""))
+    a.force = a.force or env.force()            # make's FORCE=1 / COLDDIFF_FORCE
+    _warn_if_paper_on_cpu(cfg)
+    _maybe_init_distributed()
+    if a.force and a.checkpoint is None and cfg.checkpoint_path.exists():
+        cfg.checkpoint_path.unlink()
+    if a.warm_start:
+        if a.force:
+            raise ValueError("--warm-start starts a run from weights and --force retrains from scratch: "
+                             "give one of them")
+        target = Path(a.checkpoint or cfg.checkpoint_path)
+        if target.exists():
+            print(f"{target} exists: resuming it (--warm-start only starts a run)")
+        else:
+            warm_start(cfg, a.warm_start, target)
+            print(f"warm start: {target} begins at the weights {a.warm_start} (network and EMA; Adam afresh)")
+    ck = train(cfg, checkpoint=a.checkpoint, resume=not a.force)
+    path = a.checkpoint or cfg.checkpoint_path
+    if a.checkpoint is None and ck["step"] >= cfg.train_steps and (a.force or not cfg.weights_path.exists()):
+        export_weights(ck, cfg.weights_path)                # the EMA weights `restore` and notebooks use
+        print(f"exported EMA weights (fp16) to {cfg.weights_path}")
+    last = sum(ck["losses"][-20:]) / max(1, len(ck["losses"][-20:]))
+    print(f"trained {cfg.run_name} to step {ck['step']} in {ck['wall_s']:.0f}s "
+          f"(recent l1 {last:.4f}); checkpoint {path}")
+
+
+COMMANDS = {"prepare-fid": _cmd_prepare_fid, "data": _cmd_data, "restore": _cmd_restore, "degrade": _cmd_restore,
+            "models": _cmd_models, "table": _cmd_table, "train": _cmd_train}
 
 
 def _train_config(a):

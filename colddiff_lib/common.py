@@ -59,3 +59,22 @@ def has_tabulate() -> bool:
         return True
     except ImportError:
         return False
+
+
+# --------------------------------------------------------------------------------------------
+# images: the models work in [-1, 1]; files, FID's Inception and matplotlib want [0, 255] or [0, 1]
+# --------------------------------------------------------------------------------------------
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float -> uint8, rounded to the nearest of 256 levels (what an 8-bit file holds)."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float -> float in [0, 1] (SSIM's and matplotlib's range; not quantised)."""
+    return (x.detach().float().clamp(-1, 1) + 1) / 2
+
+
+def channels_last_array(x: torch.Tensor):
+    """One (C, H, W) image as a numpy array: (H, W) for one channel, (H, W, 3) for colour."""
+    x = x.detach().cpu()
+    return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()

@@ -21,17 +21,39 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import LOADERS, installed
-from .env import dataset_list
+from functools import cached_property
+
 from .paths import REPO_ROOT
-from .degradations import MAX_T
-from .tasks import BLUR_SIGMAS, TASKS, schedule_revision
 
 PROFILES = ("smoke", "cpu", "paper")
 
 
 class ConfigError(ValueError):
     pass
+
+
+# --------------------------------------------------------------------------------------------
+# What the layers above contribute.  config imports nothing of the package (but paths): the
+# names a field may take belong to data (datasets), tasks (tasks, their datasets, blur settings)
+# and degradations (the largest T), and the schedule revision that enters the hash belongs to
+# tasks.  Each registers its part here when it is imported; the package's __init__ imports them,
+# so every entry point (CLI, notebooks, tests, ``import colddiff_lib.config``) has them.
+# --------------------------------------------------------------------------------------------
+_VOCABULARY: dict = {}
+
+
+def register(**parts) -> None:
+    """Register what a layer above knows: ``datasets`` (names), ``tasks`` (name -> the datasets it
+    may use, empty for any), ``blur_sigmas`` (settings), ``max_T``, ``schedule_revision`` (a function
+    of (task, dataset, image_size, blur_sigmas) giving the hash's schedule tag or None)."""
+    _VOCABULARY.update(parts)
+
+
+def _known(part: str):
+    if part not in _VOCABULARY:
+        raise ConfigError(f"config: {part} are not registered; import colddiff_lib (its __init__ imports "
+                          "the modules that register them) before building a Config")
+    return _VOCABULARY[part]
 
 
 @dataclass(frozen=True)
@@ -81,7 +103,7 @@ class Config:
     @property
     def results_root(self) -> Path:
         """The one output root (``results/``): every writer takes its folder from here."""
-        return _resolve(self.results_dir)
+        return resolve_path(self.results_dir)
 
     @property
     def results_path(self) -> Path:
@@ -90,9 +112,9 @@ class Config:
 
     @property
     def data_path(self) -> Path:
-        return _resolve(self.data_root)
+        return resolve_path(self.data_root)
 
-    @property
+    @cached_property
     def file_stem(self) -> str:
         """``<task>-<dataset>[-<tag>]`` for the profile's own config of that run; any other config
         (an override that changes training) adds its hash, so two configs never share a file."""
@@ -120,12 +142,12 @@ class Config:
         for k, v in _HASH_NEUTRAL.items():
             if d.get(k) == v:
                 d.pop(k)
-        revision = schedule_revision(self.task, self.dataset, self.image_size, self.blur_sigmas)   # D changed since
+        revision = _known("schedule_revision")(self.task, self.dataset, self.image_size, self.blur_sigmas)  # D changed since
         if revision:
             d["schedule"] = revision
         return d
 
-    @property
+    @cached_property          # frozen: computed once per config (file paths ask for it often)
     def hash(self) -> str:
         blob = json.dumps(self.training_dict(), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -191,6 +213,16 @@ def _choice(options, what):
     return check
 
 
+def _registered(part, what):
+    def check(name, v):
+        _choice(tuple(_known(part)), what)(name, v)
+    return check
+
+
+def _max_T(name, v):
+    _int(1, none_ok=True, hi=_known("max_T"), why=" (the largest published T is 1000; D precomputes every level)")(name, v)
+
+
 def _mults(name, v):
     if not isinstance(v, tuple) or not v or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in v):
         raise ConfigError(f"{name} must be a non-empty tuple of positive integers, e.g. (1, 2, 2), got {v!r}")
@@ -198,9 +230,9 @@ def _mults(name, v):
 
 MAX_SEED = 2**32 - 1
 _RULES = {
-    "profile": _choice(PROFILES, "profile"), "task": _choice(tuple(TASKS), "task"),
-    "dataset": _choice(tuple(sorted(LOADERS)), "dataset"),
-    "image_size": _int(8), "T": _int(1, none_ok=True, hi=MAX_T, why=" (the largest published T is 1000; D precomputes every level)"), "blur_sigmas": _choice(BLUR_SIGMAS, "blur_sigmas setting"),
+    "profile": _choice(PROFILES, "profile"), "task": _registered("tasks", "task"),
+    "dataset": _registered("datasets", "dataset"),
+    "image_size": _int(8), "T": _max_T, "blur_sigmas": _registered("blur_sigmas", "blur_sigmas setting"),
     "unet_dim": _int(4, even=True), "dim_mults": _mults, "attn_heads": _int(1), "attn_dim_head": _int(1),
     "lr": _float(0, 1, lo_open=True), "batch_size": _int(1), "grad_accum": _int(1), "train_steps": _int(1),
     "ema_decay": _float(0, 1, hi_open=True), "ema_every": _int(1), "ema_start": _int(0),
@@ -218,7 +250,7 @@ def validate(cfg: "Config") -> None:
             rule(f.name, getattr(cfg, f.name))
     if not isinstance(cfg.tag, str) or (cfg.tag and cfg.tag not in TAGS):
         raise ConfigError(f"unknown tag {cfg.tag!r}; valid tags: {', '.join(sorted(TAGS))} (or '' for none)")
-    allowed = TASKS[cfg.task].datasets
+    allowed = _known("tasks")[cfg.task]
     if allowed and cfg.dataset not in allowed:
         raise ConfigError(f"task {cfg.task!r} needs a labelled 10-class dataset: {', '.join(allowed)}; "
                           f"got {cfg.dataset!r}")
@@ -233,23 +265,24 @@ _HASH_NEUTRAL = {"hflip": True, "tag": ""}
 
 def results_root(results_dir: str | os.PathLike | None = None) -> Path:
     """The output root of a config whose ``results_dir`` is given (default: the field's default)."""
-    return _resolve(results_dir if results_dir is not None else Config.results_dir)
+    return resolve_path(results_dir if results_dir is not None else Config.results_dir)
 
 
-def _resolve(p: str | os.PathLike) -> Path:
+def resolve_path(p: str | os.PathLike) -> Path:
     p = Path(p).expanduser()                 # "~/runs" as a shell would, not a folder named "~"
     return p if p.is_absolute() else REPO_ROOT / p
 
 
 # Profile defaults. `paper` is the published setting; the others trade scale for wall time.
-_PROFILE_DEFAULTS: dict[str, dict] = {
+PROFILE_DEFAULTS: dict[str, dict] = {
     "smoke": dict(unet_dim=16, dim_mults=(1, 2, 2), attn_heads=2, attn_dim_head=16, batch_size=32, grad_accum=1, lr=1e-3,
                   train_steps=200, ema_decay=0.98, ema_every=1, ema_start=100,
                   n_eval=64, n_generate=32, image_size=32),
-    # cpu: one MNIST model in under an hour on 2 cores (issue #10): the workshop's digit-drawing
-    # network (dim 32, mults 1,2,2), batch 32, 3000 steps, EMA 0.999 every step from step 500, fp32
-    # (bf16 autocast is 12x slower than fp32 on a CPU without AVX-512 BF16, and only 1.5x faster on
-    # one with it); evaluation on the whole 10,000-image MNIST test set, as the paper's tables.
+    # cpu: one MNIST model in under an hour on 2 cores: the workshop's digit-drawing network (dim 32,
+    # mults 1,2,2), batch 32, 3000 steps, EMA 0.999 every step from step 500; fp32, because bf16 is
+    # emulated (many times slower) on CPUs without AVX-512 BF16 and the profile must mean the same
+    # model everywhere (precision.py); evaluation on the whole 10,000-image MNIST test set, as the
+    # paper's tables.
     "cpu": dict(unet_dim=32, dim_mults=(1, 2, 2), attn_heads=4, attn_dim_head=16, batch_size=32, grad_accum=1,
                 lr=1e-3, train_steps=3000, ema_decay=0.999, ema_every=1, ema_start=500,
                 n_eval=10_000, n_generate=10_000, image_size=32),
@@ -260,8 +293,8 @@ _PROFILE_DEFAULTS: dict[str, dict] = {
 # mirrored digits (a mirrored 2 is no 2).
 _TASK_ALL_PROFILES = {"ddpm": dict(hflip=False)}
 # Per (profile, task) defaults: the workshop's epsilon model is a generator, not a restorer, and
-# needs more capacity and steps than the smoke restorers to draw digits (bf16 autocast on CPU is
-# ~1.5x faster for it; 2000 steps x 64 images take ~21 min on 2 cores).
+# needs more capacity and steps than the smoke restorers to draw digits; it trains in bf16 autocast
+# because the workshop retrains it live where the CPU allows (its timings: notebooks/README.md).
 _WORKSHOP_NET = dict(unet_dim=32, dim_mults=(1, 2, 2), batch_size=64, bf16=True, ema_start=300, ema_decay=0.995)
 _TASK_DEFAULTS = {("smoke", "ddpm"): dict(_WORKSHOP_NET, train_steps=2000),
                   ("cpu", "ddpm"): dict(batch_size=64, train_steps=3000)}
@@ -281,58 +314,6 @@ PAPER_TRAIN_STEPS = {("inpaint", "celeba"): 350_000}
 
 TAGS = {tag for (_, tag) in _TAG_DEFAULTS}
 
-# What the notebooks run per profile (one place; a notebook's DATASETS parameter overrides it).
-# smoke: every table's plumbing in minutes, on real MNIST and labelled stand-ins. cpu: the real data
-# (MNIST, plus Fashion-MNIST where installed) at the paper's evaluation size; the colour-only tables
-# have no offline real data, so they keep one labelled stand-in. paper: the paper's own datasets,
-# which must be in the data root (README, Data).
-_RESTORATION_DATASETS = {"smoke": ("mnist", "cifar10-standin", "celeba-standin"),
-                         "cpu": ("mnist", "fashion-mnist"), "paper": ("mnist", "cifar10", "celeba")}
-NOTEBOOK_DATASETS = {
-    "deblur": _RESTORATION_DATASETS, "inpaint": _RESTORATION_DATASETS, "superres": _RESTORATION_DATASETS,
-    "snow": {"smoke": ("cifar10-standin", "celeba-standin"), "cpu": ("cifar10-standin",), "paper": ("cifar10", "celeba")},
-    "decolor": {"smoke": ("cifar10-standin",), "cpu": ("cifar10-standin",), "paper": ("cifar10",)},
-    "generation": {"smoke": ("celeba-standin", "afhq-standin"), "cpu": ("mnist",), "paper": ("celeba", "afhq")},
-}
-# datasets a profile runs only where they are installed (never required)
-OPTIONAL_DATASETS = ("fashion-mnist",)
-
-
-@dataclass(frozen=True)
-class GenerationPlan:
-    """Notebook 07 per profile: the generators of its Table 5 rows, the split FID compares with,
-    and the generators shown only as an 8-sample figure (on ``other_dataset``)."""
-    table_tasks: tuple
-    reference_split: str
-    other_tasks: tuple = ()
-    other_dataset: str = ""
-
-
-# Table 5 holds hot and blur generation (the paper's). The cpu profile adds generation from 2x2
-# images and from masks on MNIST, and compares with the MNIST test set, as its restoration tables
-# and issue #10 do (the paper's code does not state its reference set; smoke and paper use the
-# training split).
-GENERATION_PLANS = {
-    "smoke": GenerationPlan(("hot", "blurgen"), "train", ("inpaintgen", "superresgen", "animorph"), "celeba-standin"),
-    "cpu": GenerationPlan(("hot", "blurgen", "superresgen", "inpaintgen"), "test"),
-    "paper": GenerationPlan(("hot", "blurgen"), "train", ("inpaintgen", "superresgen", "animorph"), "celeba"),
-}
-
-
-def notebook_datasets(profile: str, topic: str, given=None, data_root: str | os.PathLike | None = None) -> list[str]:
-    """The datasets a notebook runs: ``given`` (its DATASETS parameter: a list, one name or a
-    comma-separated string) when set, else the profile's (``NOTEBOOK_DATASETS``) without an optional
-    dataset that is not installed."""
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
-    if topic not in NOTEBOOK_DATASETS:
-        raise ConfigError(f"unknown notebook topic {topic!r}; valid topics: {', '.join(NOTEBOOK_DATASETS)}")
-    if given is not None:
-        return dataset_list(given)
-    root = _resolve(data_root if data_root is not None else Config.data_root)
-    return [d for d in NOTEBOOK_DATASETS[topic][profile] if d not in OPTIONAL_DATASETS or installed(d, root)]
-
-
 def _check_fields(overrides: dict) -> None:
     valid = {f.name for f in dataclasses.fields(Config)}
     bad = sorted(set(overrides) - valid)
@@ -347,7 +328,7 @@ def get_config(profile: str = "smoke", /, **overrides) -> Config:
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     _check_fields(overrides)
-    values = dict(_PROFILE_DEFAULTS[profile])
+    values = dict(PROFILE_DEFAULTS[profile])
     task = overrides.get("task", "deblur")
     values.update(_DATASET_DEFAULTS.get((profile, overrides.get("dataset", "mnist")), {}))
     values.update(_TASK_ALL_PROFILES.get(task, {}))

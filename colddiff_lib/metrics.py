@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .common import progress_enabled
+from .common import progress_enabled, to_uint8, to_unit
 from .data import fixed_subset
 from .io import atomic_write
 from .paths import CACHE_DIR
@@ -259,7 +259,7 @@ def to_uint8_rgb(x: torch.Tensor) -> torch.Tensor:
     if x.dtype == torch.uint8:
         u = x
     else:
-        u = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        u = to_uint8(x)
     if u.dim() != 4 or u.shape[1] not in (1, 3):
         raise MetricsError(f"expected images of shape (N, 1 or 3, H, W), got {tuple(u.shape)}")
     return u.repeat(1, 3, 1, 1) if u.shape[1] == 1 else u
@@ -368,7 +368,7 @@ def reference_features(ds, n: int | None, seed: int = 0, progress: bool = False)
 # SSIM and RMSE
 # --------------------------------------------------------------------------------------------
 def _to01(x: torch.Tensor) -> torch.Tensor:
-    return ((x.detach().float() + 1) / 2).clamp(0, 1)
+    return to_unit(x)
 
 
 SSIM_WINDOW = 11

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from .common import channels_last_array, to_unit
 from .config import Config
 from .io import atomic_write
 
@@ -35,8 +36,7 @@ def dataset_label(dataset: str, short: bool = False) -> str:
 
 def to_display(x: torch.Tensor):
     """[-1, 1] (C, H, W) -> numpy (H, W[, 3]) in [0, 1] for imshow."""
-    x = ((x.detach().float().cpu().clamp(-1, 1) + 1) / 2)
-    return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
+    return channels_last_array(to_unit(x))
 
 
 def image_rows(rows: dict, title: str | None = None, scale: float = 1.1, col_titles=None):
@@ -79,7 +79,7 @@ def grid(images: torch.Tensor, nrow: int | None = None, title: str | None = None
     import matplotlib.pyplot as plt
     from torchvision.utils import make_grid
     nrow = nrow or grid_columns(images.shape[0])
-    g = make_grid(((images.detach().float().cpu().clamp(-1, 1) + 1) / 2), nrow=nrow, padding=1, pad_value=1.0)
+    g = make_grid(to_unit(images.cpu()), nrow=nrow, padding=1, pad_value=1.0)
     rows = (images.shape[0] + nrow - 1) // nrow
     fig, ax = plt.subplots(figsize=(scale * nrow, scale * rows))
     ax.imshow(g.permute(1, 2, 0).numpy())

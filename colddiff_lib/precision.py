@@ -2,7 +2,7 @@
 
 bf16 autocast halves the work of every convolution where the processor has bf16 arithmetic
 (CPUs with AVX-512 BF16 or AMX, GPUs from Ampere on), and multiplies it where bf16 is emulated
-(CPUs with only AVX2: about 12x slower than fp32 on the hosts this project was built on).  So the
+(CPUs with only AVX2: many times slower than fp32; benchmarks/README.md).  So the
 policy ``auto`` picks bf16 only where it is native, fp32 everywhere else, and says which and why.
 
 What the policy decides, and what it does not:
@@ -13,12 +13,11 @@ What the policy decides, and what it does not:
   checked notebook output never depends on the CPU it ran on;
 * training: bf16 is the config field ``bf16`` and part of the config hash (a model trained in bf16
   is another model, with its own weights file); every profile trains in fp32, and
-  ``train --precision auto`` opts in for one run.  Not the default because, measured: the cpu
-  inpainting model continued in bf16 autocast (lr 1e-3) ran 1.7x faster per step but its l1 loss
-  jumped from 0.019 to 0.29 about 1,500 steps in and was still at 0.033 after 5,800 steps, while the
-  same continuation in fp32 had gone smoothly (``benchmarks/README.md``, precision);
-* FID features stay fp32 always (``metrics``): under bf16 autocast they move by up to 4.8% of the
-  largest feature, more than FID's run-to-run noise at N = 10,000.
+  ``train --precision auto`` opts in for one run.  Not the default, because a bf16 continuation at
+  the cpu profile's learning rate once diverged where the same run in fp32 did not
+  (``results/REPORT.md``, Precision);
+* FID features stay fp32 always (``metrics``): under bf16 autocast they move enough to shift FID
+  by more than the differences the tables are read for (``results/REPORT.md``, Precision).
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import pretrained
-from .common import progress_enabled, state_to
+from .common import channels_last_array, progress_enabled, state_to, to_uint8
 from .config import get_config
 from .io import atomic_write
 from .sampling import SAMPLERS, get_sampler
@@ -157,9 +157,7 @@ def save_image(x: torch.Tensor, path: str | Path, invert: bool = False) -> Path:
                               f"{', '.join(IMAGE_SUFFIXES)}")
     if invert:
         x = -x
-    a = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    a = a[0].numpy() if a.shape[0] == 1 else a.permute(1, 2, 0).numpy()
-    img = Image.fromarray(a)
+    img = Image.fromarray(channels_last_array(to_uint8(x)))
 
     def write(f):
         img.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))

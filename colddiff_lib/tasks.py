@@ -21,9 +21,10 @@ from typing import Callable
 
 import torch
 
-from .data import ImageSet, load_dataset
+from . import config
+from .data import LOADERS, ImageSet, load_dataset
 from .ddpm import NUM_CLASSES
-from .degradations import (check_T, Blur, Decolorization, Degradation, DegradationError, GaussianMask, Mixing, Snow,
+from .degradations import (MAX_T, check_T, Blur, Decolorization, Degradation, DegradationError, GaussianMask, Mixing, Snow,
                            SuperResolution)
 from .objectives import EpsilonLoss, L1Restoration
 from .unet import Unet, build_unet
@@ -225,6 +226,11 @@ def build_degradation(task: str, dataset: str, image_size: int, channels: int, T
 
 # --------------------------------------------------------------------------------------------
 # per config: data, D, objective, network
+# What config validates and hashes with (config imports nothing of ours; see config.register).
+config.register(datasets=tuple(sorted(LOADERS)), tasks={name: t.datasets for name, t in TASKS.items()},
+                blur_sigmas=BLUR_SIGMAS, max_T=MAX_T, schedule_revision=schedule_revision)
+
+
 # --------------------------------------------------------------------------------------------
 def load_data(cfg, split: str) -> ImageSet:
     """The config's dataset split, at its image size, from its data root."""

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .common import default_device, progress_enabled, progress_flag, slice_state
-from .config import Config
+from .config import PROFILE_DEFAULTS, Config
 from .data import ImageSet
 from .io import atomic_write
 from .tasks import build_model, load_data, make_objective
@@ -154,7 +154,8 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None)
     and the data generator is seeded with ``cfg.seed + step`` (not replaying the first batches).
     The weights must come from this config up to ``train_steps`` (their hash is checked with
     ``train_steps`` set to their step) or differ from it only in the training precision (``bf16``:
-    fp32 weights may go on in bf16 autocast, and back), and ``cfg.train_steps`` must lie beyond that step.  The
+    fp32 weights may go on in bf16 autocast, and back) or in the learning rate (from any profile's
+    rate to ``cfg.lr``), and ``cfg.train_steps`` must lie beyond that step.  The
     checkpoint records where it started (``warm_start``).  Returns its path."""
     weights = Path(weights)
     if not weights.is_file():
@@ -166,8 +167,12 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None)
         raise ValueError(f"{weights} is already at step {step}; set train_steps above it "
                          f"(e.g. --set train_steps={2 * step}) to go on from it")
     at_step = cfg.replace(train_steps=step).hash
-    other_precision = cfg.replace(train_steps=step, bf16=not cfg.bf16).hash   # same network, other arithmetic
-    if w["config_hash"] not in (at_step, other_precision):
+    # Adam starts afresh, so the weights may come from a run that differed from this one only in
+    # how it stepped: the arithmetic (bf16) and the learning rate (any profile's, e.g. a lower
+    # rate to settle a model trained at the cpu profile's 1e-3).  The network and data must match.
+    lrs = {cfg.lr, Config.lr, *(d["lr"] for d in PROFILE_DEFAULTS.values() if "lr" in d)}
+    allowed = {cfg.replace(train_steps=step, bf16=b, lr=lr).hash for b in (False, True) for lr in lrs}
+    if w["config_hash"] not in allowed:
         raise CheckpointError(f"{weights} was trained with another config (hash {w['config_hash']}; this config "
                               f"at train_steps={step}: {at_step}); warm-start only "
                               "from weights of the same task, dataset, network and settings")

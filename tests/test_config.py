@@ -144,7 +144,7 @@ def test_blur_sigmas_scaled_divides_the_published_128px_sigmas_and_tags_the_hash
             assert other.hash == base.hash and make_degradation(other, 1).sigmas == make_degradation(base, 1).sigmas
 
 
-# --- what the notebooks run per profile (config.NOTEBOOK_DATASETS, config.GENERATION_PLANS) ----------
+# --- what the notebooks run per profile (plans.NOTEBOOK_DATASETS, plans.GENERATION_PLANS) ----------
 def _write_fashion_test_split(root):
     import gzip
     raw = root / "FashionMNIST" / "raw"
@@ -159,9 +159,9 @@ def _write_fashion_test_split(root):
 def test_notebook_datasets_follow_the_profile(tmp_path, monkeypatch):
     """smoke keeps what its committed notebooks ran (MNIST and labelled stand-ins); cpu runs the real
     data, Fashion-MNIST only where installed; paper the paper's datasets; DATASETS given wins."""
-    from colddiff_lib import config, data
+    from colddiff_lib import data, plans
     monkeypatch.setattr(data, "FASHION_DEBIAN", tmp_path / "no-debian-copy")
-    nd = lambda p, t, given=None: config.notebook_datasets(p, t, given, data_root=tmp_path)
+    nd = lambda p, t, given=None: plans.notebook_datasets(p, t, given, data_root=tmp_path)
     assert nd("smoke", "deblur") == ["mnist", "cifar10-standin", "celeba-standin"]
     assert nd("smoke", "snow") == ["cifar10-standin", "celeba-standin"]
     assert nd("smoke", "generation") == ["celeba-standin", "afhq-standin"]
@@ -181,17 +181,17 @@ def test_notebook_datasets_follow_the_profile(tmp_path, monkeypatch):
 def test_every_profile_has_a_notebook_plan():
     """Each topic and generation plan covers every profile with datasets and tasks that exist; the
     paper profile never falls back to a stand-in, the cpu profile only where no real data is offline."""
-    from colddiff_lib import config
+    from colddiff_lib import plans
     from colddiff_lib.data import LOADERS
     from colddiff_lib.tasks import TASKS
-    for topic, per in config.NOTEBOOK_DATASETS.items():
+    for topic, per in plans.NOTEBOOK_DATASETS.items():
         assert set(per) == set(PROFILES), topic
         assert all(d in LOADERS for ds in per.values() for d in ds), topic
         assert not any(d.endswith("-standin") for d in per["paper"]), topic
         if topic in ("deblur", "inpaint", "superres", "generation"):
             assert not any(d.endswith("-standin") for d in per["cpu"]), topic
-    assert set(config.GENERATION_PLANS) == set(PROFILES)
-    for plan in config.GENERATION_PLANS.values():
+    assert set(plans.GENERATION_PLANS) == set(PROFILES)
+    for plan in plans.GENERATION_PLANS.values():
         assert all(TASKS[t].kind == "generation" and TASKS[t].variants for t in plan.table_tasks + plan.other_tasks)
         assert plan.reference_split in ("train", "test") and (plan.other_dataset in LOADERS or not plan.other_tasks)
-    assert config.GENERATION_PLANS["cpu"].reference_split == "test"      # issue #10: against the MNIST test set
+    assert plans.GENERATION_PLANS["cpu"].reference_split == "test"      # issue #10: against the MNIST test set

@@ -163,8 +163,13 @@ def test_warm_start_goes_on_from_ema_only_weights_with_a_fresh_adam(tmp_path, ti
     ema = {k: w[k].lerp(after["model"][k], 1 - longer.ema_decay) for k in w}   # one EMA update
     assert all(torch.allclose(after["ema"][k], ema[k], atol=1e-7) for k in w if w[k].is_floating_point())
 
+    # a lower learning rate may settle weights trained at the profile's (Adam starts afresh anyway):
+    # its first step is the new lr; weights trained at a rate no profile uses are another config
+    slow = load_checkpoint(warm_start(longer.replace(lr=2e-4), tmp_path / "w.pt", tmp_path / "s.pt"))
+    assert slow["config"]["lr"] == 2e-4 and slow["opt"]["param_groups"][0]["lr"] == 2e-4
+    export_weights(train(cfg.replace(lr=7e-4), checkpoint=tmp_path / "o.pt", data=tiny_data), tmp_path / "w7.pt")
     with pytest.raises(CheckpointError, match="trained with another config"):
-        warm_start(longer.replace(lr=5e-4), tmp_path / "w.pt", tmp_path / "x.pt")
+        warm_start(longer.replace(lr=5e-4), tmp_path / "w7.pt", tmp_path / "x.pt")
     with pytest.raises(CheckpointError, match="trained with another config"):   # another network, in bf16 too
         warm_start(longer.replace(unet_dim=16, bf16=True), tmp_path / "w.pt", tmp_path / "x.pt")
     bf16 = load_checkpoint(warm_start(longer.replace(bf16=True), tmp_path / "w.pt", tmp_path / "b.pt"))
