@@ -7,7 +7,8 @@ bf16 autocast and in fp32, on the same test images, degraded states and weights,
 Direct (one network call per image) and Algorithm 2 (T calls per image) run in bf16 on all ``--n``
 images (the rows a table gets under the ``auto`` policy on a bf16 machine) and in fp32 on the first
 ``--n-sampled-fp32``, where both precisions are compared on the same images (FID features are the
-slow part on a CPU: 10,000 images take about 10 minutes).
+slow part on a CPU: 10,000 images take about 10 minutes).  ``--n-sampled-fp32 0`` measures the bf16
+rows alone: a model's Sampled and Direct rows as ``table --precision auto`` gives them on a bf16 machine.
 FID features are fp32 in every row.  Writes ``<out>.csv`` and ``<out>.md`` (atomically) with the
 machine; the rows measured in bf16 on all ``--n`` images are the model's table rows in that precision.
 """
@@ -37,7 +38,7 @@ def measure(name: str, n: int, n_sampled_fp32: int, n_sampled: int | None = None
     D = make_degradation(cfg, x0.shape[1])
     xT, state = fully_degrade(cfg, D, x0)                       # x_T = D(x0, T), the tables' seeded state
     ref = metrics.reference_features(test, n, seed=cfg.seed, progress=cfg.progress)   # x0's features, in order
-    runs = [("Direct", "bf16", n), ("Sampled", "bf16", ns), ("Direct", "fp32", m), ("Sampled", "fp32", m)]
+    runs = [("Direct", "bf16", n), ("Sampled", "bf16", ns)] + ([("Direct", "fp32", m), ("Sampled", "fp32", m)] if m else [])
     outs, rows = {}, []
 
     def row(column, prec, x, k, s):
@@ -55,6 +56,9 @@ def measure(name: str, n: int, n_sampled_fp32: int, n_sampled: int | None = None
                         batch_size=128, progress=cfg.progress)
         outs[column, prec] = x
         row(column, prec, x, k, round(time.perf_counter() - t0, 1))
+    mach = P.machine()
+    if not m:                                            # the bf16 rows only
+        return pd.DataFrame(rows).assign(cpu=mach["cpu"], flags=mach["flags"], threads=mach["threads"])
     for column, k in (("Direct", n), ("Sampled", ns)):   # bf16 on the fp32 subset: both on the same images
         if m < k:
             row(column, "bf16", outs[column, "bf16"][:m], m, None)
@@ -75,7 +79,6 @@ def measure(name: str, n: int, n_sampled_fp32: int, n_sampled: int | None = None
                  "SSIM": None, "RMSE": None, "sampling s": None,
                  "max feature change, share of the largest": round(float((f16 - f32).abs().max() / f32.abs().max()), 4)})
     print(rows[-1], flush=True)
-    mach = P.machine()
     return pd.DataFrame(rows).assign(cpu=mach["cpu"], flags=mach["flags"], threads=mach["threads"])
 
 
@@ -85,7 +88,7 @@ def main(argv=None):
     p.add_argument("--model", default="inpaint-mnist", help="a name from `python -m colddiff_lib models`")
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--n-sampled", type=int, default=None, help="Algorithm 2 in bf16 on this many (default --n)")
-    p.add_argument("--n-sampled-fp32", type=int, default=1000)
+    p.add_argument("--n-sampled-fp32", type=int, default=1000, help="fp32 beside bf16 on this many (0: bf16 rows only)")
     p.add_argument("--out", required=True, help="output path without suffix (writes .csv and .md)")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
@@ -97,8 +100,8 @@ def main(argv=None):
     md = (f"# bf16 vs fp32 sampling: `{a.model}`\n\n    {cmd}\n\n"
           f"{df.drop(columns=['cpu', 'flags', 'threads']).to_markdown(index=False)}\n\n"
           f"Measured on {df['cpu'].iloc[0]} ({df['flags'].iloc[0]}), {df['threads'].iloc[0]} threads, in {wall:.0f} s. "
-          "FID features in fp32 for every row but the last, which repeats Sampled (fp32) with the features "
-          "themselves in bf16 autocast.\n")
+          + ("FID features in fp32 for every row but the last, which repeats Sampled (fp32) with the features "
+             "themselves in bf16 autocast.\n" if a.n_sampled_fp32 else "FID features in fp32.\n"))
     atomic_write_text(f"{a.out}.md", md)
     print(md)
 

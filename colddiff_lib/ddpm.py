@@ -31,15 +31,15 @@ import torch
 
 NUM_CLASSES = 10
 NULL = NUM_CLASSES
-T_HOT = 1000
+T_DDPM = 1000
 
 
-class HotError(ValueError):
+class DDPMError(ValueError):
     pass
 
 
 class DDPMSchedule:
-    def __init__(self, T: int = T_HOT, beta_start: float = 1e-4, beta_end: float = 0.02):
+    def __init__(self, T: int = T_DDPM, beta_start: float = 1e-4, beta_end: float = 0.02):
         self.T = T
         self.betas = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
         self.alphas = 1 - self.betas
@@ -50,7 +50,7 @@ class DDPMSchedule:
         if t.dim() == 0:
             t = t.expand(like.shape[0])
         if int(t.min()) < 0 or int(t.max()) >= self.T:
-            raise HotError(f"t must be in 0..{self.T - 1}, got {int(t.min())}..{int(t.max())}")
+            raise DDPMError(f"t must be in 0..{self.T - 1}, got {int(t.min())}..{int(t.max())}")
         return self.abar.to(like.device)[t].to(like.dtype).view(-1, 1, 1, 1)
 
     def forward(self, x0, t, eps):
@@ -85,10 +85,10 @@ class DDPMSchedule:
         return mean + math.sqrt(var) * z, x0_hat
 
 
-def strided_timesteps(start: int = T_HOT - 1, stride: int = 30) -> list[int]:
+def strided_timesteps(start: int = T_DDPM - 1, stride: int = 30) -> list[int]:
     """[start, start - stride, ..., ending at 0]."""
     if stride < 1:
-        raise HotError(f"stride must be >= 1, got {stride}")
+        raise DDPMError(f"stride must be >= 1, got {stride}")
     ts = list(range(start, -1, -stride))
     if ts[-1] != 0:
         ts.append(0)
@@ -103,18 +103,18 @@ def _labels(c, n, device) -> torch.Tensor:
         return torch.full((n,), NULL, dtype=torch.long, device=device)
     y = torch.as_tensor(c, device=device)
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise HotError(f"unknown class {c!r}: classes are the integers 0..{NUM_CLASSES - 1} (None for unconditional)")
+        raise DDPMError(f"unknown class {c!r}: classes are the integers 0..{NUM_CLASSES - 1} (None for unconditional)")
     y = y.long()
     if y.dim() == 0:
         y = y.expand(n)
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= NUM_CLASSES):
-        raise HotError(f"unknown class {c!r}: classes are the integers 0..{NUM_CLASSES - 1} (None for unconditional)")
+        raise DDPMError(f"unknown class {c!r}: classes are the integers 0..{NUM_CLASSES - 1} (None for unconditional)")
     return y
 
 
 def _gamma(g) -> float:
     if isinstance(g, bool) or not isinstance(g, numbers.Real) or not math.isfinite(float(g)):
-        raise HotError(f"guidance scale gamma must be a finite number, got {g!r}")
+        raise DDPMError(f"guidance scale gamma must be a finite number, got {g!r}")
     return float(g)
 
 
@@ -212,7 +212,7 @@ def inpaint(model, sched, x_orig, mask, c=None, gamma: float = 1.0, stride: int 
     content is generated."""
     if not torch.is_tensor(mask) or mask.shape[-2:] != x_orig.shape[-2:] or mask.dim() not in (2, 3, 4):
         got = tuple(mask.shape) if torch.is_tensor(mask) else type(mask).__name__
-        raise HotError(f"mask must be a tensor of spatial shape {tuple(x_orig.shape[-2:])} (1 = inpaint), got {got}")
+        raise DDPMError(f"mask must be a tensor of spatial shape {tuple(x_orig.shape[-2:])} (1 = inpaint), got {got}")
     m = mask.to(x_orig).expand_as(x_orig)
     last = {}
 

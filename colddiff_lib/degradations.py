@@ -119,7 +119,8 @@ class Degradation:
         return f"{type(self).__name__}(T={self.T}, channels={self.channels}, image_size={self.image_size})"
 
 
-def _bshape(v: torch.Tensor) -> torch.Tensor:
+def per_image(v: torch.Tensor) -> torch.Tensor:
+    """A per-image vector (N,) shaped (N, 1, 1, 1), to broadcast over an image batch."""
     return v.view(-1, 1, 1, 1)
 
 
@@ -201,10 +202,10 @@ class Blur(Degradation):
             full = (t == self.T)
             if bool(full.any()):
                 mean = x0.mean(dim=(2, 3), keepdim=True).expand_as(x)
-                x = torch.where(_bshape(full), mean, x)
+                x = torch.where(per_image(full), mean, x)
         if self.quantize:
             x = quantize8(x)
-        return torch.where(_bshape(t == 0), x0, x).to(x0.dtype)
+        return torch.where(per_image(t == 0), x0, x).to(x0.dtype)
 
     def literal(self, x0: torch.Tensor, t: int) -> torch.Tensor:
         """The authors' way, for benchmarks: t successive padded depthwise convolutions."""
@@ -433,7 +434,7 @@ class Snow(Degradation):
     def apply(self, x0, t, state):
         x01 = (x0 + 1) / 2
         x = (x01 + self.snow_layer(t, state)).clamp(0, 1) * 2 - 1
-        return torch.where(_bshape(t == 0), x0, x.to(x0.dtype))
+        return torch.where(per_image(t == 0), x0, x.to(x0.dtype))
 
 
 # ============================================================================================
@@ -452,7 +453,7 @@ class Decolorization(Degradation):
     def apply(self, x0, t, state=None):
         w = torch.tensor(self.LUMA, dtype=x0.dtype, device=x0.device).view(1, 3, 1, 1)
         grey = (x0 * w).sum(1, keepdim=True).expand_as(x0)
-        f = _bshape(t.to(x0.dtype) / self.T)
+        f = per_image(t.to(x0.dtype) / self.T)
         return (1 - f) * x0 + f * grey
 
 
@@ -493,7 +494,7 @@ class Mixing(Degradation):
 
     def coefs(self, t, like):
         ab = self.abar.to(like.device)[t].to(like.dtype)
-        return _bshape(ab.sqrt()), _bshape((1 - ab).sqrt())
+        return per_image(ab.sqrt()), per_image((1 - ab).sqrt())
 
     def apply(self, x0, t, z):
         a, b = self.coefs(t, x0)
@@ -524,4 +525,4 @@ class LinearShift(Degradation):
         self.e = e
 
     def apply(self, x0, t, state=None):
-        return x0 + _bshape(t.to(x0.dtype)) * self.e.to(x0)
+        return x0 + per_image(t.to(x0.dtype)) * self.e.to(x0)

@@ -29,11 +29,6 @@ from .tasks import get_task, load_data, make_degradation
 from .training import CheckpointError, train_or_load
 
 
-def _R(model, precision: str = "fp32"):
-    """The network as the samplers' R(x_s, s) -> x0_hat, in ``precision`` (fp32 or bf16; ``precision`` module)."""
-    return P.restorer(model, precision)
-
-
 # --------------------------------------------------------------------------------------------
 # Tables 1-4 (and decolorisation)
 # --------------------------------------------------------------------------------------------
@@ -77,7 +72,7 @@ def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None
     x0 = x0.to(device)
     D = make_degradation(cfg, x0.shape[1])
     xT, state = fully_degrade(cfg, D, x0)                          # x_T = D(x0, T)
-    R = _R(model, precision)                                       # x0_hat = R(x_s, s)
+    R = P.restorer(model, precision)                                       # x0_hat = R(x_s, s)
     outs = {"Degraded": xT,
             "Sampled": batched(algorithm2, R, D, xT, state, batch_size=batch_size, progress=progress),
             "Direct": batched(direct, R, D, xT, state, batch_size=batch_size)}
@@ -197,7 +192,7 @@ def compare_algorithms(cfg: Config, n_eval: int = 64, t_start: int | None = None
     state = D.sample_state(len(sub), torch.Generator().manual_seed(cfg.seed + 1))
     t = t_start or D.T
     xt = D(x0, t, state)
-    R = _R(model)
+    R = P.restorer(model)
     out = []
     for name, fn in (("Degraded", None), ("Direct", direct), ("Algorithm 1", algorithm1), ("Algorithm 2", algorithm2)):
         x = xt if fn is None else fn(R, D, xt, state, t_start=t)
@@ -229,7 +224,7 @@ def _sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, 
     x_T, state = D.prior(n, torch.Generator().manual_seed(seed), **prior_kw)
     device = next(model.parameters()).device                      # the prior is drawn on the CPU
     x_T, state = x_T.to(device), state_to(state, device)
-    x = batched(SAMPLERS[sampler_name], _R(model, precision), D, x_T, state, batch_size=batch_size, progress=progress)
+    x = batched(SAMPLERS[sampler_name], P.restorer(model, precision), D, x_T, state, batch_size=batch_size, progress=progress)
     return x.clamp(-1, 1), x_T
 
 
@@ -279,7 +274,7 @@ def symmetry_sensitivity(name: str = "blurgen-mnist", offsets=(0.0, 0.0, 1e-6, 1
     x_T = x_T + torch.tensor(offsets, dtype=x_T.dtype).view(-1, 1, 1, 1)   # still flat images
     device = next(model.parameters()).device
     with torch.no_grad():
-        x = SAMPLERS[sampler_name](_R(model), D, x_T.to(device), state).clamp(-1, 1).cpu()
+        x = SAMPLERS[sampler_name](P.restorer(model), D, x_T.to(device), state).clamp(-1, 1).cpu()
     diff = (x - x[:1]).abs().mean(dim=(1, 2, 3))
     about = f"{name}: perfect symmetry from one GMM draw (grey level {level:+.6f}) plus offsets"
     return {"x_T": x_T, "sample": x}, diff, about

@@ -26,6 +26,19 @@ def savefig(fig, name: str, cfg: Config, dpi: int = 150) -> Path:
     return out.with_suffix(".png")
 
 
+PROFILE_CAPTIONS = {
+    "smoke": "smoke profile: a 200-step plumbing model; it does not show the paper's claim (the real-data figures do)",
+    "cpu": "cpu profile: a 1.8M-parameter U-Net trained on 2 CPU cores",
+    "paper": "paper profile: the published settings",
+}
+
+
+def run_caption(profile: str, n: int | None = None) -> str:
+    """What a figure from a profile's models is: said in its title, so that a plumbing-scale figure
+    never passes for the paper's result (and how many images it shows, when given)."""
+    return (f"{n} test images; " if n else "") + PROFILE_CAPTIONS.get(profile, f"profile {profile}")
+
+
 def dataset_label(dataset: str, short: bool = False) -> str:
     """A dataset's name for a figure: stand-ins say so (they are not the paper's datasets)."""
     if not dataset.endswith("-standin"):

@@ -57,7 +57,8 @@ def _strided_levels(D: Degradation, t_start, stride, progress, desc):
     return tqdm(pairs, desc=desc, leave=False, disable=not progress_enabled(progress))
 
 
-def _t(s: int, x: torch.Tensor) -> torch.Tensor:
+def level_batch(s: int, x: torch.Tensor) -> torch.Tensor:
+    """The level s as a batch of indices, one per image of x (what R and D take as t)."""
     return torch.full((x.shape[0],), s, device=x.device, dtype=torch.long)
 
 
@@ -66,7 +67,7 @@ def direct(R: Callable, D: Degradation, x_t: torch.Tensor, state=None, t_start: 
            callback: Callable | None = None, progress: bool = False) -> torch.Tensor:
     """Direct reconstruction: x0_hat = R(x_t, t), applied once (the tables' "Direct" column)."""
     s = start_level(D, t_start)
-    x0_hat = R(x_t, _t(s, x_t))
+    x0_hat = R(x_t, level_batch(s, x_t))
     if callback is not None:
         callback({"s": s, "x": x_t, "x0_hat": x0_hat})
     return x0_hat
@@ -84,7 +85,7 @@ def algorithm1(R: Callable, D: Degradation, x_t: torch.Tensor, state=None, t_sta
     x_s = x_t
     steps = _step_range(D, t_start, progress, "algorithm 1")
     for s in steps:
-        x0_hat = R(x_s, _t(s, x_s))                              # x0_hat = R(x_s, s)
+        x0_hat = R(x_s, level_batch(s, x_s))                              # x0_hat = R(x_s, s)
         x_s = D(x0_hat, s - 1, state)                            # x_{s-1} = D(x0_hat, s-1)
         if callback is not None:
             callback({"s": s, "x": x_s, "x0_hat": x0_hat})
@@ -109,7 +110,7 @@ def algorithm2(R: Callable, D: Degradation, x_t: torch.Tensor, state=None, t_sta
     """
     x_s = x_t
     for s, s_next in _strided_levels(D, t_start, stride, progress, "algorithm 2"):
-        x0_hat = R(x_s, _t(s, x_s))                              # x0_hat = R(x_s, s)
+        x0_hat = R(x_s, level_batch(s, x_s))                              # x0_hat = R(x_s, s)
         x_s = x_s - D(x0_hat, s, state) + D(x0_hat, s_next, state)  # x_{s-k} = x_s - D(x0_hat, s) + D(x0_hat, s-k)
         if callback is not None:
             callback({"s": s, "x": x_s, "x0_hat": x0_hat})
@@ -132,7 +133,7 @@ def estimated_noise(R: Callable, D: Mixing, x_t: torch.Tensor, state=None, t_sta
         raise TypeError("estimated_noise needs a Mixing degradation (hot diffusion or animorphosis)")
     x_s = x_t
     for s, s_next in _strided_levels(D, t_start, stride, progress, "estimated noise"):
-        x0_hat = R(x_s, _t(s, x_s))                              # x0_hat = R(x_s, s)
+        x0_hat = R(x_s, level_batch(s, x_s))                              # x0_hat = R(x_s, s)
         z_hat = D.estimate_state(x_s, x0_hat, s)                 # z_hat from x_s and x0_hat
         x_s = D(x0_hat, s_next, z_hat)                           # x_{s-k} = D(x0_hat, s-k; z_hat)
         if callback is not None:

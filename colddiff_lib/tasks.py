@@ -45,8 +45,9 @@ def per_step(T: int, fn) -> list:
 # published schedules: (dataset family, image size, channels, T or None, source[, k]) -> D; the blur
 # schedules take k, the factor on sigmas published for 128 px (blur_scale)
 # --------------------------------------------------------------------------------------------
-def _pick(T, default):
-    return int(T) if T is not None else default
+def chosen_T(T, published):
+    """T as overridden by the config (``T``), else the published T of the schedule."""
+    return int(T) if T is not None else published
 
 
 BLUR_SIGMAS = ("auto", "published", "scaled")
@@ -91,60 +92,60 @@ def schedule_revision(task: str, dataset: str, image_size: int, blur_sigmas: str
 
 def _deblur(fam, S, C, T, source, k=1.0):
     if fam == "mnist":
-        n = _pick(T, 20)        # the code's README (the paper's text says 40)
+        n = chosen_T(T, 20)        # the code's README (the paper's text says 40)
         return Blur(n, C, S, 11, [7.0] * n, "circular")
     if fam == "cifar10":
-        n = _pick(T, 50)
+        n = chosen_T(T, 50)
         return Blur(n, C, S, 11, per_step(n, lambda i: 0.35 + i / 100), "reflect")
     if fam in ("celeba", "afhq"):
-        n = _pick(T, 200)
+        n = chosen_T(T, 200)
         return Blur(n, C, S, 15, per_step(n, lambda i: k * math.exp(0.01 * i)), "reflect")
     return None
 
 
 def _blurgen(fam, S, C, T, source, k=1.0):
-    n = _pick(T, 300)
+    n = chosen_T(T, 300)
     return Blur(n, C, S, 27, per_step(n, lambda i: k * math.exp(0.01 * i)), "circular", final_mean=True, quantize=True)
 
 
 def _inpaint(fam, S, C, T, source):
     if fam in ("mnist", "cifar10"):
-        return GaussianMask(_pick(T, 50), C, S, kernel_std=0.1, initial=11, random_centre=True)
+        return GaussianMask(chosen_T(T, 50), C, S, kernel_std=0.1, initial=11, random_centre=True)
     if fam in ("celeba", "afhq"):   # published for 128x128; widths scale with the image
-        return GaussianMask(_pick(T, 100), C, S, kernel_std=0.2 * S / 128, initial=1, random_centre=False)
+        return GaussianMask(chosen_T(T, 100), C, S, kernel_std=0.2 * S / 128, initial=1, random_centre=False)
     return None
 
 
 def _inpaintgen(fam, S, C, T, source):
-    return GaussianMask(_pick(T, 750), C, S, kernel_std=0.05 * S / 128, initial=1, random_centre=False, fill="colour")
+    return GaussianMask(chosen_T(T, 750), C, S, kernel_std=0.05 * S / 128, initial=1, random_centre=False, fill="colour")
 
 
 def _superres(fam, S, C, T, source):
     smallest = 8 if fam in ("celeba", "afhq") and S >= 128 else 4
-    return SuperResolution(_pick(T, int(round(math.log2(S / smallest)))), C, S)
+    return SuperResolution(chosen_T(T, int(round(math.log2(S / smallest)))), C, S)
 
 
 def _superresgen(fam, S, C, T, source):
-    return SuperResolution(_pick(T, int(round(math.log2(S / 2)))), C, S)
+    return SuperResolution(chosen_T(T, int(round(math.log2(S / 2)))), C, S)
 
 
 def _snow(fam, S, C, T, source):
     thr, sig = (0.55, 20.0) if fam in ("celeba", "afhq") else (0.7, 16.0)
-    return Snow(_pick(T, 200), C, S, threshold_T=thr, sigma_T=sig)
+    return Snow(chosen_T(T, 200), C, S, threshold_T=thr, sigma_T=sig)
 
 
 def _decolor(fam, S, C, T, source):
-    return Decolorization(_pick(T, 20), C, S)
+    return Decolorization(chosen_T(T, 20), C, S)
 
 
 def _hot(fam, S, C, T, source):
-    return Mixing(_pick(T, 200), C, S)
+    return Mixing(chosen_T(T, 200), C, S)
 
 
 def _animorph(fam, S, C, T, source):
     if source is None:
         raise DegradationError("animorph needs source images (e.g. AFHQ or 'afhq-standin') as `source`")
-    return Mixing(_pick(T, 200), C, S, source=source, source_name="animal")
+    return Mixing(chosen_T(T, 200), C, S, source=source, source_name="animal")
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def test_cfg_gamma_zero_is_unconditional_in_one_pass():
     eps_c = Dummy()(x, torch.full((3,), 500), torch.full((3,), 4))
     assert torch.equal(ddpm.cfg_eps(m, x, 500, 4, gamma=0.0), eps_u + 0.0 * (eps_c - eps_u))
     assert len(calls) == 1 and torch.equal(calls[0], torch.full((3,), ddpm.NULL))
-    with pytest.raises(ddpm.HotError, match="unknown class 10"):
+    with pytest.raises(ddpm.DDPMError, match="unknown class 10"):
         ddpm.cfg_eps(m, x, 500, 10, gamma=0.0)      # a bad class is still refused
 
 
@@ -114,17 +114,17 @@ def test_one_step_denoising_inverts_forward(sched):
 
 def test_bad_arguments(sched):
     m, x = Dummy(), torch.randn(1, 1, 8, 8)
-    with pytest.raises(ddpm.HotError, match="unknown class 12"):
+    with pytest.raises(ddpm.DDPMError, match="unknown class 12"):
         ddpm.cfg_eps(m, x, 10, 12)
-    with pytest.raises(ddpm.HotError, match=r"unknown class 10: classes are the integers 0..9 \(None for unconditional\)"):
+    with pytest.raises(ddpm.DDPMError, match=r"unknown class 10: classes are the integers 0..9 \(None for unconditional\)"):
         ddpm.cfg_eps(m, x, 10, 10)
-    with pytest.raises(ddpm.HotError, match="unknown class 7.6: classes are the integers 0..9"):
+    with pytest.raises(ddpm.DDPMError, match="unknown class 7.6: classes are the integers 0..9"):
         ddpm.cfg_eps(m, x, 10, 7.6)
-    with pytest.raises(ddpm.HotError, match="gamma must be a finite number, got 'big'"):
+    with pytest.raises(ddpm.DDPMError, match="gamma must be a finite number, got 'big'"):
         ddpm.cfg_eps(m, x, 10, 1, gamma="big")
-    with pytest.raises(ddpm.HotError, match=r"mask must be a tensor of spatial shape \(8, 8\)"):
+    with pytest.raises(ddpm.DDPMError, match=r"mask must be a tensor of spatial shape \(8, 8\)"):
         ddpm.inpaint(m, sched, x, torch.ones(4, 4))
-    with pytest.raises(ddpm.HotError, match="t must be in 0..999"):
+    with pytest.raises(ddpm.DDPMError, match="t must be in 0..999"):
         sched.forward(x, 1000, x)
 
 
