@@ -280,6 +280,25 @@ def symmetry_sensitivity(name: str = "blurgen-mnist", offsets=(0.0, 0.0, 1e-6, 1
     return {"x_T": x_T, "sample": x}, diff, about
 
 
+def figure21_samples(results_dir=None) -> list[tuple[str, str, torch.Tensor, float | None]]:
+    """The cpu profile's saved MNIST Figure 21 samples (``results/gpu/figure21-<task>.npz``: the first
+    400 of each N = 10,000 Table 5 row, uint8) as (generator, variant, samples in [-1, 1], the row's
+    FID from ``results/cpu/tables/table5.csv`` or None); empty when the files are not there."""
+    import numpy as np
+    root = results_root(results_dir)
+    t5 = root / "cpu" / "tables" / "table5.csv"
+    fids = pd.read_csv(t5).set_index("column")["FID"].to_dict() if t5.exists() else {}
+    out = []
+    for f in sorted((root / "gpu").glob("figure21-*.npz")):
+        task = f.stem.split("-", 1)[1]
+        with np.load(f) as z:
+            for key in z.files:
+                variant = key.replace("_", " ")
+                x = torch.from_numpy(z[key]).float() / 127.5 - 1
+                out.append((task, variant, x, fids.get(f"{get_task(task).label}: {variant}")))
+    return out
+
+
 def sample_spread(results_dir=None, near: float = 0.01) -> pd.DataFrame | None:
     """How varied the cpu profile's saved MNIST Table 5 samples are: the first 400 of each row, as the
     GPU campaign saved them for Figure 21 (``results/gpu/figure21-<task>.npz``, uint8).  Per variant,
