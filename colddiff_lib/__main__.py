@@ -218,6 +218,8 @@ def _cmd_table(a) -> None:
     else:
         raise ValueError(f"task {cfg.task!r} has no paper table; use one of "
                          f"{', '.join(reporting.TABLES)} or a generation task")
+    for r in rows:
+        r["eval on"] = precision.where(default_device())         # where the row was measured
     df = reporting.merge_table(rows, number, cfg, title, replace_larger=a.replace)
     print(pd.DataFrame(rows).drop(columns=["table"]).to_string(index=False))
     reporting.say_claims(check(df[df.dataset == cfg.dataset]))

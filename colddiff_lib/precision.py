@@ -80,6 +80,12 @@ def machine(device: str | torch.device = "cpu") -> dict:
     return out
 
 
+def where(device: str | torch.device = "cpu") -> str:
+    """One line for a table's ``eval on`` column: the GPU, or the processor and its threads."""
+    m = machine(device)
+    return m.get("gpu") or f"{m['cpu']} ({m['flags']}), {m['threads']} CPU threads"
+
+
 def choose(policy: str = "auto", device: str | torch.device = "cpu") -> tuple[str, str]:
     """The precision to run in, ``"fp32"`` or ``"bf16"``, and one line saying why.
 

@@ -347,3 +347,18 @@ def test_every_card_quotes_the_table_it_names(spec):
             ok = _same(printed, value) or (spec.profile == "smoke" and abs(float(printed) - value)
                                             <= (1e-3 * value if metric == "FID" else 2e-3))
             assert ok, f"{spec.name}: {col} {metric} {printed} vs table {value}"
+
+
+def test_notebooks_lead_with_the_model_the_committed_table_measured():
+    """Notebooks 03-05 show, per dataset, the shipped model whose row the committed cpu table holds
+    (read here from the CSV: its training length), and never two models of one dataset."""
+    import pandas as pd
+    for task, table in (("deblur", 1), ("inpaint", 2), ("superres", 3)):
+        df = pd.read_csv(get_config("cpu").results_path / "tables" / f"table{table}.csv")
+        names = pretrained.real_data_models(task)
+        datasets = [pretrained.get_spec(n).dataset for n in names]
+        assert names and datasets[0] == "mnist" and len(set(datasets)) == len(datasets), names
+        for name, ds in zip(names, datasets):
+            rows = df[df.dataset == ds]
+            if len(rows):
+                assert int(rows["train steps"].iloc[0]) == pretrained.get_spec(name).config().train_steps, name
