@@ -72,7 +72,7 @@ def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None
     x0 = x0.to(device)
     D = make_degradation(cfg, x0.shape[1])
     xT, state = fully_degrade(cfg, D, x0)                          # x_T = D(x0, T)
-    R = P.restorer(model, precision)                                       # x0_hat = R(x_s, s)
+    R = P.restorer(model, precision)                               # x0_hat = R(x_s, s)
     outs = {"Degraded": xT,
             "Sampled": batched(algorithm2, R, D, xT, state, batch_size=batch_size, progress=progress),
             "Direct": batched(direct, R, D, xT, state, batch_size=batch_size)}
