@@ -60,7 +60,8 @@ from colddiff_lib.config import get_config, results_root
 from colddiff_lib.data import load_dataset, mnist_from_package
 from colddiff_lib.io import atomic_write, atomic_write_text
 from colddiff_lib.tasks import get_task, load_data
-from colddiff_lib.training import load_checkpoint, model_from_checkpoint, train, train_or_load
+from colddiff_lib.training import (export_missing_weights, load_checkpoint, model_from_checkpoint, train,
+                                   train_or_load)
 from colddiff_lib.unet import Unet
 
 STAGES = ("env", "throughput", "cputrain", "train", "cpu", "eval", "fid", "gensample", "genfid")
@@ -317,6 +318,7 @@ def stage_cputrain(a, out: Path, device) -> pd.DataFrame:
         cfg = cpu_config(task, a, out)
         t0 = time.perf_counter()
         _, info = train_or_load(cfg, progress=False, device=device)     # resumes a partial run
+        export_missing_weights(cfg)                                       # the weights the campaign ships
         rows.append({"task": task, "dataset": "mnist", "profile": cfg.profile, "config_hash": cfg.hash,
                      "train steps": info["step"], "train s": round(info["wall_s"], 1),
                      "wall_s_this_call": round(time.perf_counter() - t0, 1), "device": _device_name(device),

@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--force", action="store_true", help="retrain from scratch")
     tr.add_argument("--warm-start", metavar="WEIGHTS", help="go on from EMA-only weights (e.g. a committed "
                     "weights/*.pt) with a fresh optimiser, up to --steps; not exact resume")
+    tr.add_argument("--warm-start-lr", type=float, metavar="LR", help="the learning rate the --warm-start weights "
+                    "were trained at, when no profile uses it (their file keeps only the config hash)")
     tr.add_argument("--precision", default="config", choices=("config",) + precision.POLICIES,
                     help="config: the profile's bf16 field (fp32 in every profile); auto: bf16 autocast where this "
                     "machine has native bf16, else fp32 (sets bf16, so a bf16 model gets its own hash and files; "
@@ -196,9 +198,12 @@ def _cmd_table(a) -> None:
     task = get_task(cfg.task)
     if task.kind != "generation" and a.variants is not None:
         raise ValueError(f"--variants is for generation tasks (Table 5); {cfg.task!r} has none: leave it out")
-    number = reporting.GENERATION_TABLE[0] if task.kind == "generation" else reporting.TABLES.get(cfg.task, (None,))[0]
+    if not task.table:
+        raise ValueError(f"task {cfg.task!r} has no paper table; use one of "
+                         f"{', '.join(reporting.TABLES)} or a generation task")
+    number, title = task.table                                  # the task owns its table
     n = a.n if a.n is None else experiments.requested_count(cfg, a.n, "test" if task.kind != "generation" else "train")
-    have = reporting.committed_n(number, cfg, cfg.dataset) if number is not None else None
+    have = reporting.committed_n(number, cfg, cfg.dataset)
     want = n if n is not None else (cfg.n_generate if task.kind == "generation" else cfg.n_eval)
     if have is not None and want < have and not a.replace:
         raise ValueError(f"{cfg.results_path / 'tables' / f'table{number}.csv'} holds {cfg.dataset} rows at "
@@ -211,13 +216,9 @@ def _cmd_table(a) -> None:
         for v in variants:
             task.variant(v)                                     # an unknown variant fails first
         rows, _ = experiments.generation_rows(cfg, variants, n=n, reference_split=a.reference, precision=prec)
-        (number, title), check = reporting.GENERATION_TABLE, reporting.generation_claims
-    elif cfg.task in reporting.TABLES:
-        rows, _ = experiments.restoration_rows(cfg, reporting.TABLES[cfg.task][0], n_eval=n, precision=prec)
-        (number, title), check = reporting.TABLES[cfg.task], reporting.claims
     else:
-        raise ValueError(f"task {cfg.task!r} has no paper table; use one of "
-                         f"{', '.join(reporting.TABLES)} or a generation task")
+        rows, _ = experiments.restoration_rows(cfg, number, n_eval=n, precision=prec)
+    check = reporting.claims_for(task)
     for r in rows:
         r["eval on"] = precision.where(default_device())         # where the row was measured
     df = reporting.merge_table(rows, number, cfg, title, replace_larger=a.replace)
@@ -247,7 +248,7 @@ def _cmd_train(a) -> None:
         if target.exists():
             print(f"{target} exists: resuming it (--warm-start only starts a run)")
         else:
-            warm_start(cfg, a.warm_start, target)
+            warm_start(cfg, a.warm_start, target, weights_lr=a.warm_start_lr)
             print(f"warm start: {target} begins at the weights {a.warm_start} (network and EMA; Adam afresh)")
     ck = train(cfg, checkpoint=a.checkpoint, resume=not a.force)
     path = a.checkpoint or cfg.checkpoint_path

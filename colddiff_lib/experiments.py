@@ -26,7 +26,7 @@ from .data import DataError, fixed_subset
 from .reporting import LOOKUP, paper_value
 from .sampling import SAMPLERS, algorithm1, algorithm2, batched, direct
 from .tasks import get_task, load_data, make_degradation
-from .training import CheckpointError, train_or_load
+from .training import CheckpointError, export_missing_weights, train_or_load
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,15 +103,22 @@ def pretrained_examples(name: str, n: int = 8, lookup: bool = False):
     return {"Original": x0, **outs}, about
 
 
-HEADLINE = (("deblur-mnist", "deblurring (Table 1)"), ("inpaint-mnist", "inpainting (Table 2)"),
-            ("superres-mnist", "8x super-resolution (Table 3)"))
+HEADLINE = (("deblur", "deblurring (Table 1)"), ("inpaint", "inpainting (Table 2)"),
+            ("superres", "8x super-resolution (Table 3)"))
 
 
-def headline_panels(n: int = 6, models=HEADLINE) -> dict:
+def headline_models() -> tuple[tuple[str, str], ...]:
+    """(model, what it does) for the headline figure: per task of :data:`HEADLINE`, the MNIST model
+    whose row the committed table holds (:func:`pretrained.real_data_models`), so that the figure
+    and the results table beside it show the same model."""
+    return tuple((pretrained.real_data_models(task)[0], what) for task, what in HEADLINE)
+
+
+def headline_panels(n: int = 6, models=None) -> dict:
     """The README's headline figure: each shipped real-data model on the same ``n`` held-out test
     images, {block title: {original, x_T, Algorithm 2, Direct}} for :func:`plotting.restoration_panels`."""
     panels = {}
-    for name, what in models:
+    for name, what in (models or headline_models()):
         rows, about = pretrained_examples(name, n=n)
         if rows is None:
             raise CheckpointError(about)
@@ -164,6 +171,14 @@ def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: in
     return rows
 
 
+def model_for(cfg: Config, force: bool = False, progress: bool | None = None):
+    """R for a table run: :func:`training.train_or_load`, then the explicit export of its weights
+    file where none exists yet (so that ``restore --model`` finds a model the table trained)."""
+    model, info = train_or_load(cfg, force=force, progress=progress)
+    export_missing_weights(cfg)
+    return model, info
+
+
 def restoration_rows(cfg: Config, table: int, n_eval: int | None = None, keep: int = 8,
                      progress: bool | None = None, force: bool = False,
                      precision: str = "fp32") -> tuple[list[dict], dict]:
@@ -171,7 +186,7 @@ def restoration_rows(cfg: Config, table: int, n_eval: int | None = None, keep: i
     the network sampled in ``precision`` (recorded in every row).
 
     Returns the table rows and a dict of example images (x0, Degraded, Sampled, Direct)."""
-    model, info = train_or_load(cfg, force=force, progress=progress)
+    model, info = model_for(cfg, force=force, progress=progress)
     t0 = time.perf_counter()
     x0, outs, test, D = degrade_and_restore(cfg, model, requested_count(cfg, n_eval), progress=progress,
                                             precision=precision)
@@ -185,7 +200,7 @@ def restoration_rows(cfg: Config, table: int, n_eval: int | None = None, keep: i
 
 def compare_algorithms(cfg: Config, n_eval: int = 64, t_start: int | None = None, force: bool = False) -> pd.DataFrame:
     """Algorithm 1 vs Algorithm 2 (and Direct) on one trained model: RMSE and SSIM vs x0."""
-    model, _ = train_or_load(cfg, force=force)
+    model, _ = model_for(cfg, force=force)
     sub = fixed_subset(load_data(cfg, "test"), n_eval, seed=cfg.seed)
     x0 = sub.all()
     D = make_degradation(cfg, sub.channels)
@@ -235,7 +250,7 @@ def generate(cfg: Config, n: int, variant: str, seed: int = 0, progress: bool | 
     'broken symmetry' for blurgen, 'sample' for inpaintgen, superresgen and animorph).  ``batch_size``:
     images per sampler call (larger on a GPU)."""
     get_task(cfg.task).variant(variant)                           # an unknown variant fails before training
-    model, info = train_or_load(cfg, force=force, progress=progress)
+    model, info = model_for(cfg, force=force, progress=progress)
     x, x_T = _sample_from_prior(cfg, model, n, variant, seed, progress, batch_size=batch_size, precision=precision)
     return x, x_T, info
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from .common import channels_last_array, to_unit
-from .config import Config
+from .config import Config, real_dataset
 from .io import atomic_write
 
 
@@ -41,9 +41,10 @@ def run_caption(profile: str, n: int | None = None) -> str:
 
 def dataset_label(dataset: str, short: bool = False) -> str:
     """A dataset's name for a figure: stand-ins say so (they are not the paper's datasets)."""
-    if not dataset.endswith("-standin"):
+    base = real_dataset(dataset)
+    if base == dataset:
         return dataset
-    real = {"celeba": "CelebA", "cifar10": "CIFAR-10", "afhq": "AFHQ"}.get(dataset[:-len("-standin")], dataset)
+    real = {"celeba": "CelebA", "cifar10": "CIFAR-10", "afhq": "AFHQ"}.get(base, dataset)
     return f"{dataset} (stand-in)" if short else f"{dataset} (STAND-IN, not the paper's {real})"
 
 

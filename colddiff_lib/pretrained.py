@@ -25,7 +25,6 @@ from .config import Config, get_config, results_root
 from .data import load_dataset
 from .io import atomic_write_text
 from .paths import REPO_ROOT
-from .reporting import TABLES
 from .tasks import get_task
 from .training import CheckpointError, load_checkpoint, model_from_checkpoint
 
@@ -154,7 +153,7 @@ def table_metrics(spec: ModelSpec) -> dict:
     cfg = spec.config()
     if get_task(spec.task).kind == "generation":
         return generation_metrics(spec)
-    table = TABLES.get(spec.task, (None,))[0]
+    table = (get_task(spec.task).table or (None,))[0]
     f = cfg.results_path / "tables" / f"table{table}.csv"
     if table is None or not f.exists() or spec.tag:
         return {}
@@ -241,7 +240,7 @@ def card_text(spec: ModelSpec) -> str:
                   "| variant | FID |", "|---|---|"]
         lines += [f"| {k.removesuffix(' FID')} | {v:.2f} |" for k, v in m.items() if k.endswith(" FID")]
     elif m:
-        lines += ["", f"Measured on {m.get('N')} held-out test images (table {TABLES[spec.task][0]} of "
+        lines += ["", f"Measured on {m.get('N')} held-out test images (table {get_task(spec.task).table[0]} of "
                   f"`results/{spec.profile}/tables/`):", "",
                   "| column | FID | SSIM | RMSE |", "|---|---|---|---|"]
         for col in ("Sampled", "Direct"):

@@ -19,23 +19,22 @@ from pathlib import Path
 import pandas as pd
 
 from .common import has_tabulate
-from .config import Config, results_root
+from .config import Config, real_dataset, results_root
 from .io import atomic_write_text
 from .paths import REPO_ROOT
+from .tasks import TASKS, Task
 
 REFERENCE_CSV = Path(__file__).parent / "reference" / "paper_reference.csv"
 PAPER_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "celeba": "CelebA",
                "afhq": "AFHQ"}
 COLUMNS = ("Degraded", "Sampled", "Direct")
 CLAIMS_FILE = REPO_ROOT / "notebooks" / "recorded_claims.json"
-# task -> (table number, title) as the notebooks write them; every generation task writes Table 5
-TABLES = {"deblur": (1, "Deblurring"), "inpaint": (2, "Inpainting"), "superres": (3, "Super-resolution"),
-          "snow": (4, "Desnowification"), "decolor": (8, "Colorization")}
-GENERATION_TABLE = (5, "Generation")
+# restoration task -> (table number, title): read from the tasks, which own their tables
+TABLES = {name: t.table for name, t in TASKS.items() if t.kind == "restoration" and t.table}
 
 
 def paper_name(dataset: str) -> str:
-    base = dataset.replace("-standin", "")
+    base = real_dataset(dataset)
     return PAPER_NAMES.get(base, base)
 
 
@@ -171,6 +170,11 @@ def generation_claims(df: pd.DataFrame) -> pd.DataFrame:
             if better in fid and worse in fid:
                 out.append({"dataset": ds, "claim": claim, "holds": bool(fid[better] < fid[worse])})
     return pd.DataFrame(out, columns=["dataset", "claim", "holds"])
+
+
+def claims_for(task: Task):
+    """The claims check of a task's table: the paper's restoration claims (Tables 1-4) or Table 5's."""
+    return generation_claims if task.kind == "generation" else claims
 
 
 LOOKUP = "Nearest training image"

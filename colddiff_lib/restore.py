@@ -25,7 +25,8 @@ from . import pretrained
 from .common import channels_last_array, progress_enabled, state_to, to_uint8
 from .config import get_config
 from .io import atomic_write
-from .sampling import SAMPLERS, get_sampler
+from .precision import restorer
+from .sampling import SAMPLERS, get_sampler, start_level
 from .tasks import family, get_task, make_degradation
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -205,14 +206,6 @@ def _outputs(inputs: list[Path], output: str | Path) -> list[Path]:
     return dsts
 
 
-def _check_t(t, T: int, what: str) -> int:
-    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) and not (isinstance(t, float) and t.is_integer()):
-        raise ValueError(f"t must be an integer in 1..{T} for {what}, got {t!r}")
-    if not 1 <= int(t) <= T:
-        raise ValueError(f"t out of range: must be in 1..{T} for {what}, got {t}")
-    return int(t)
-
-
 def restore_files(inputs, output, model: str = "deblur-mnist", sampler: str = "algorithm2", t: int | None = None,
                   device=None, progress: bool | None = None, seed: int = 0) -> list[dict]:
     """Restore each input image with a named model; return one record per image (in, out, notes)."""
@@ -230,8 +223,8 @@ def restore_files(inputs, output, model: str = "deblur-mnist", sampler: str = "a
     cfg = info["config"]
     channels = info["channels"]                                      # as the checkpoint was trained
     D = make_degradation(cfg, channels)
-    t = D.T if t is None else _check_t(t, D.T, f"model {model}")
-    R = lambda x, s: net(x, s)                                       # noqa: E731  R(x_s, s) -> x0_hat
+    t = start_level(D, t, name="t", what=f"model {model}")
+    R = restorer(net)                                                # R(x_s, s) -> x0_hat, in fp32
     fn = get_sampler(sampler)
     records = []
     g = torch.Generator().manual_seed(seed)
@@ -256,7 +249,7 @@ def degrade_files(inputs, output, task: str = "deblur", dataset: str = "mnist", 
     outs = _outputs(files, output)
     channels = 1 if family(dataset) == "mnist" else 3                # the published schedules' data: grey digits or colour
     D = make_degradation(cfg, channels)
-    t = D.T if t is None else _check_t(t, D.T, f"{task} on {dataset} (T = {D.T})")
+    t = start_level(D, t, name="t", what=f"{task} on {dataset} (T = {D.T})")
     g = torch.Generator().manual_seed(seed)
     records = []
     for src, dst in tqdm(list(zip(files, outs)), desc=f"degrade ({task})",

@@ -29,15 +29,18 @@ class SamplerError(ValueError):
     pass
 
 
-def start_level(D: Degradation, t_start) -> int:
-    """The level t the sampler starts from: ``D.T`` by default, else an integer in 1..T."""
+def start_level(D: Degradation, t_start, name: str = "t_start", what: str = "") -> int:
+    """The level t the sampler starts from: ``D.T`` by default, else an integer in 1..T.  ``name``
+    and ``what`` word the error for a caller whose users know it by another name (restore's ``t``)."""
     if t_start is None:
         return D.T
+    for_what = f" for {what}" if what else ""
     if isinstance(t_start, bool) or not isinstance(t_start, numbers.Integral) and not (
             isinstance(t_start, float) and t_start.is_integer()):
-        raise SamplerError(f"t_start must be an integer in 1..{D.T}, got {t_start!r}")
+        raise SamplerError(f"{name} must be an integer in 1..{D.T}{for_what}, got {t_start!r}")
     if not 1 <= int(t_start) <= D.T:
-        raise SamplerError(f"t_start must be in 1..{D.T} (the degradation's T), got {t_start}")
+        where = for_what or " (the degradation's T)"
+        raise SamplerError(f"{name} out of range: must be in 1..{D.T}{where}, got {t_start}")
     return int(t_start)
 
 

@@ -32,7 +32,7 @@ from .unet import Unet, build_unet
 
 def family(dataset: str) -> str:
     """Which published schedule a dataset uses (stand-ins use their real dataset's)."""
-    base = dataset.replace("-standin", "")
+    base = config.real_dataset(dataset)
     return {"fashion-mnist": "mnist"}.get(base, base)
 
 
@@ -162,6 +162,7 @@ class Task:
     variants: tuple = ()
     label: str = ""
     datasets: tuple = ()                        # the datasets it can use (empty: any)
+    table: tuple = ()                           # (number, title) of the paper table its rows go into
 
     def variant(self, name: str):
         known = dict(self.variants)
@@ -172,27 +173,31 @@ class Task:
 
 
 _SAMPLE = (("sample", ("algorithm2", {})),)
+GENERATION_TABLE = (5, "Generation")            # every generation task writes its rows into Table 5
 
 
 TASKS: dict[str, Task] = {t.name: t for t in [
-    Task("deblur", "restoration", _deblur, paper="Table 1"),
-    Task("inpaint", "restoration", _inpaint, paper="Table 2"),
-    Task("superres", "restoration", _superres, paper="Table 3"),
-    Task("snow", "restoration", _snow, paper="Table 4"),
-    Task("decolor", "restoration", _decolor, paper="Section 4.5 (colourisation)"),
+    Task("deblur", "restoration", _deblur, paper="Table 1", table=(1, "Deblurring")),
+    Task("inpaint", "restoration", _inpaint, paper="Table 2", table=(2, "Inpainting")),
+    Task("superres", "restoration", _superres, paper="Table 3", table=(3, "Super-resolution")),
+    Task("snow", "restoration", _snow, paper="Table 4", table=(4, "Desnowification")),
+    # not a numbered table in the paper: its rows are written as "Table 8" (the paper's colourisation figure)
+    Task("decolor", "restoration", _decolor, paper="Section 4.5 (colourisation)", table=(8, "Colorization")),
     Task("animorph", "generation", _animorph, needs_source=True, paper="Figure 1 / Appendix (animorphosis)",
-         variants=_SAMPLE, label="animorph"),
+         variants=_SAMPLE, label="animorph", table=GENERATION_TABLE),
     # Table 5, hot diffusion: Algorithm 2 reusing the noise z of x_T (fixed) or re-estimating it (DDIM-like)
     Task("hot", "generation", _hot, paper="Table 5 (hot diffusion: Gaussian noise as a degradation)",
-         variants=(("fixed noise", ("algorithm2", {})), ("estimated noise", ("estimated_noise", {}))), label="hot"),
+         variants=(("fixed noise", ("algorithm2", {})), ("estimated noise", ("estimated_noise", {}))), label="hot",
+         table=GENERATION_TABLE),
     # Table 5, blur: flat x_T from the GMM prior (perfect symmetry) or with noise of std 0.002 (broken)
     Task("blurgen", "generation", _blurgen, paper="Table 5 / Figure 21 (blur generation)",
          variants=(("perfect symmetry", ("algorithm2", {"noise_std": 0.0})),
-                   ("broken symmetry", ("algorithm2", {"noise_std": 0.002}))), label="blur"),
+                   ("broken symmetry", ("algorithm2", {"noise_std": 0.002}))), label="blur",
+         table=GENERATION_TABLE),
     Task("inpaintgen", "generation", _inpaintgen, paper="Section 5 (generation from masks)",
-         variants=_SAMPLE, label="inpaintgen"),
+         variants=_SAMPLE, label="inpaintgen", table=GENERATION_TABLE),
     Task("superresgen", "generation", _superresgen, paper="Section 5 (generation from 2x2 images)",
-         variants=_SAMPLE, label="superresgen"),
+         variants=_SAMPLE, label="superresgen", table=GENERATION_TABLE),
     Task("ddpm", "workshop", None, objective="eps", num_classes=NUM_CLASSES, datasets=("mnist", "fashion-mnist"),
          paper="not in the paper: the workshop's class-conditional DDPM (needs 10 labelled classes)"),
 ]}
@@ -242,7 +247,7 @@ def make_degradation(cfg, channels: int) -> Degradation:
     """D for a config (its task, dataset, image size, T override; animorph loads its animals)."""
     source = None
     if get_task(cfg.task).needs_source:
-        src_name = ANIMAL_SOURCE.get(cfg.dataset, "afhq-standin" if cfg.dataset.endswith("-standin") else "afhq")
+        src_name = ANIMAL_SOURCE.get(cfg.dataset, "afhq-standin" if config.real_dataset(cfg.dataset) != cfg.dataset else "afhq")
         source = load_dataset(src_name, "train", image_size=cfg.image_size, root=cfg.data_path,
                               download=cfg.download).all()
         if source.shape[1] != channels:

@@ -2,6 +2,7 @@
 
     model, info = train_or_load(cfg)    # the EMA restoration network (trained or from cache), and its
                                         # step, wall time, config hash and losses
+    export_missing_weights(cfg)         # its EMA weights in fp16, for restore --model (never overwrites)
 
 Each step (per the official code): t ~ U{1..T}, x_t = D(x0, t), loss = |R(x_t, t) - x0|_1 (the
 objective of the config's task, :mod:`colddiff_lib.objectives`), Adam, ``grad_accum``
@@ -146,7 +147,8 @@ def _float_weights(state: dict) -> dict:
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None) -> Path:
+def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
+               weights_lr: float | None = None) -> Path:
     """Write a training checkpoint for ``cfg`` that starts from EMA-only weights (an exported or
     committed ``weights/*.pt``, which has no optimiser state), so that training can go on from them.
 
@@ -155,7 +157,8 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None)
     The weights must come from this config up to ``train_steps`` (their hash is checked with
     ``train_steps`` set to their step) or differ from it only in the training precision (``bf16``:
     fp32 weights may go on in bf16 autocast, and back) or in the learning rate (from any profile's
-    rate to ``cfg.lr``), and ``cfg.train_steps`` must lie beyond that step.  The
+    rate, or ``weights_lr`` when they were trained at a rate no profile uses, to ``cfg.lr``), and
+    ``cfg.train_steps`` must lie beyond that step.  The
     checkpoint records where it started (``warm_start``).  Returns its path."""
     weights = Path(weights)
     if not weights.is_file():
@@ -171,11 +174,14 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None)
     # how it stepped: the arithmetic (bf16) and the learning rate (any profile's, e.g. a lower
     # rate to settle a model trained at the cpu profile's 1e-3).  The network and data must match.
     lrs = {cfg.lr, Config.lr, *(d["lr"] for d in PROFILE_DEFAULTS.values() if "lr" in d)}
+    if weights_lr is not None:                # exported weights keep only the hash: the caller names it
+        lrs.add(float(weights_lr))
     allowed = {cfg.replace(train_steps=step, bf16=b, lr=lr).hash for b in (False, True) for lr in lrs}
     if w["config_hash"] not in allowed:
         raise CheckpointError(f"{weights} was trained with another config (hash {w['config_hash']}; this config "
                               f"at train_steps={step}: {at_step}); warm-start only "
-                              "from weights of the same task, dataset, network and settings")
+                              "from weights of the same task, dataset, network and settings (weights trained at "
+                              "a learning rate no profile uses: give that rate, CLI --warm-start-lr)")
     path = Path(path) if path is not None else cfg.checkpoint_path
     if path.exists():
         raise CheckpointError(f"{path} exists; delete it or give another --checkpoint path for the warm start")
@@ -350,9 +356,9 @@ def train_or_load(cfg: Config, force: bool = False, progress: bool | None = None
     """The EMA network for ``cfg``, from (in order): its full checkpoint when the config hash
     matches and training finished; its EMA-only weights file (``cfg.weights_path``, committed for
     the smoke profile) when the hash matches; otherwise training (resuming a partial run).
-    ``force`` retrains from scratch (existing weights files are kept: they may be committed);
-    ``channels_last`` returns a channels-last network (faster
-    sampling on CPU, equal up to float rounding)."""
+    ``force`` retrains from scratch.  It only loads or trains: writing the weights file is the
+    explicit step :func:`export_missing_weights`.  ``channels_last`` returns a channels-last
+    network (faster sampling on CPU, equal up to float rounding)."""
     path = Path(checkpoint) if checkpoint is not None else cfg.checkpoint_path
     weights = cfg.weights_path
     if force and path.exists():
@@ -368,9 +374,7 @@ def train_or_load(cfg: Config, force: bool = False, progress: bool | None = None
             ck = {**w, "ema": _float_weights(w["ema"])}
     if ck is None:
         ck = train(cfg, checkpoint=path, progress=progress, device=device)
-    if checkpoint is None and not weights.exists():
-        export_weights(ck, weights)
-    elif force and checkpoint is None:
+    if force and checkpoint is None and weights.exists():
         # retrained on request, but existing (committed) weights are never overwritten implicitly
         print(f"note: kept the existing weights {weights}; the retrained model is in {path} "
               f"(replace the weights with: python -m colddiff_lib train --profile {cfg.profile} "
@@ -380,3 +384,18 @@ def train_or_load(cfg: Config, force: bool = False, progress: bool | None = None
     ck = {**ck, "ema": {k: v.half().float() if v.is_floating_point() else v for k, v in ck["ema"].items()}}
     info = {k: ck[k] for k in ("step", "wall_s", "config_hash", "losses")}
     return model_from_checkpoint(ck, cfg, device, channels_last=channels_last), info
+
+
+def export_missing_weights(cfg: Config) -> Path | None:
+    """Export the EMA weights of ``cfg``'s finished checkpoint to ``cfg.weights_path`` (what
+    ``restore --model`` and the model registry read), unless a weights file is there already: it may
+    be committed, and is never overwritten here (``train --force`` replaces it on request).
+    Returns the path written, or None when nothing was written."""
+    weights, path = cfg.weights_path, cfg.checkpoint_path
+    if weights.exists() or not path.exists():
+        return None
+    ck = load_checkpoint(path, cfg)
+    if ck["step"] < cfg.train_steps:
+        return None
+    export_weights(ck, weights)
+    return weights

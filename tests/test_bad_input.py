@@ -143,8 +143,8 @@ API = [
     ("rmse 3-d", lambda: metrics.rmse(torch.zeros(1, 8, 8), torch.zeros(1, 8, 8)), metrics.MetricsError, r"must be a tensor of shape \(N, C, H, W\), got \(1, 8, 8\)"),
     # samplers
     ("t_start 2.5", lambda: sampling.algorithm2(R0, D_MNIST, X, t_start=2.5), sampling.SamplerError, r"t_start must be an integer in 1..20, got 2.5"),
-    ("direct t_start 999", lambda: sampling.direct(R0, D_MNIST, X, t_start=999), sampling.SamplerError, r"t_start must be in 1..20 \(the degradation's T\), got 999"),
-    ("t_start 0", lambda: sampling.algorithm1(R0, D_MNIST, X, t_start=0), sampling.SamplerError, r"t_start must be in 1..20"),
+    ("direct t_start 999", lambda: sampling.direct(R0, D_MNIST, X, t_start=999), sampling.SamplerError, r"t_start out of range: must be in 1..20 \(the degradation's T\), got 999"),
+    ("t_start 0", lambda: sampling.algorithm1(R0, D_MNIST, X, t_start=0), sampling.SamplerError, r"t_start out of range: must be in 1..20"),
     ("t_start True", lambda: sampling.algorithm2(R0, D_MNIST, X, t_start=True), sampling.SamplerError, r"t_start must be an integer in 1..20, got True"),
     ("sampler unknown", lambda: sampling.get_sampler("alg3"), ValueError, r"unknown sampler 'alg3'; valid samplers: direct,"),
     ("estimated noise on blur", lambda: sampling.estimated_noise(R0, D_MNIST, X), TypeError, r"estimated_noise needs a Mixing degradation"),

@@ -350,14 +350,18 @@ def test_every_card_quotes_the_table_it_names(spec):
 
 
 def test_notebooks_lead_with_the_model_the_committed_table_measured():
-    """Notebooks 03-05 show, per dataset, the shipped model whose row the committed cpu table holds
-    (read here from the CSV: its training length), and never two models of one dataset."""
+    """Notebooks 03-05 and the headline figure show, per dataset, the shipped model whose row the
+    committed cpu table holds (read here from the CSV: its training length), and never two models of
+    one dataset."""
     import pandas as pd
+    from colddiff_lib import experiments
+    headline = dict(experiments.headline_models())
     for task, table in (("deblur", 1), ("inpaint", 2), ("superres", 3)):
         df = pd.read_csv(get_config("cpu").results_path / "tables" / f"table{table}.csv")
         names = pretrained.real_data_models(task)
         datasets = [pretrained.get_spec(n).dataset for n in names]
         assert names and datasets[0] == "mnist" and len(set(datasets)) == len(datasets), names
+        assert names[0] in headline, (names[0], headline)
         for name, ds in zip(names, datasets):
             rows = df[df.dataset == ds]
             if len(rows):

@@ -104,9 +104,9 @@ def test_callback_trajectory_and_bad_args():
     seen.clear()
     algorithm1(dummy_R, D, torch.zeros(1, 1, 16, 16), t_start=3, callback=lambda d: seen.append(d["s"]))
     assert seen == [3, 2, 1]
-    with pytest.raises(ValueError, match="t_start must be in 1..5"):
+    with pytest.raises(ValueError, match="t_start out of range: must be in 1..5"):
         algorithm2(dummy_R, D, torch.zeros(1, 1, 16, 16), t_start=9)
-    with pytest.raises(ValueError, match=r"t_start must be in 1..5 \(the degradation's T\), got 999"):
+    with pytest.raises(ValueError, match=r"t_start out of range: must be in 1..5 \(the degradation's T\), got 999"):
         direct(dummy_R, D, torch.zeros(1, 1, 16, 16), t_start=999)
     with pytest.raises(ValueError, match="t_start must be an integer in 1..5, got 2.5"):
         algorithm1(dummy_R, D, torch.zeros(1, 1, 16, 16), t_start=2.5)

@@ -129,3 +129,18 @@ def test_config_is_a_leaf():
     tree = ast.parse((LIB / "config.py").read_text())
     own = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0}
     assert own <= {"paths"}, own
+
+
+def test_each_task_owns_its_table():
+    """The table a task's rows go into, and the claims checked there, are read from the task: the
+    paper's Tables 1-4 for its restorations, Table 5 for every generation task, none for the workshop."""
+    from colddiff_lib import reporting
+    from colddiff_lib.tasks import TASKS
+    numbers = {name: t.table[0] for name, t in TASKS.items() if t.table}
+    assert numbers == {"deblur": 1, "inpaint": 2, "superres": 3, "snow": 4, "decolor": 8, "animorph": 5,
+                       "hot": 5, "blurgen": 5, "inpaintgen": 5, "superresgen": 5}
+    for t in TASKS.values():
+        if t.table:
+            want = reporting.generation_claims if t.kind == "generation" else reporting.claims
+            assert reporting.claims_for(t) is want, t.name
+    assert set(reporting.TABLES) == {n for n, t in TASKS.items() if t.kind == "restoration"}

@@ -6,8 +6,8 @@ import torch
 from colddiff_lib.config import get_config
 from colddiff_lib.data import load_dataset
 from colddiff_lib.io import atomic_write
-from colddiff_lib.training import (CheckpointError, export_weights, load_checkpoint, shorter_run, train,
-                                   train_or_load, warm_start)
+from colddiff_lib.training import (CheckpointError, export_missing_weights, export_weights, load_checkpoint,
+                                   shorter_run, train, train_or_load, warm_start)
 
 TINY = dict(unet_dim=8, dim_mults=(1, 2), attn_heads=1, attn_dim_head=8, batch_size=4, grad_accum=2,
             ema_every=1, ema_start=3, ema_decay=0.9, lr=1e-3, image_size=16, progress=False)
@@ -86,6 +86,12 @@ def test_train_or_load_uses_cache_and_refuses_others(tmp_path, tiny_data, monkey
         train_or_load(other, checkpoint=cfg.checkpoint_path)
     model3, info3 = train_or_load(other, force=True)
     assert info3["config_hash"] == other.hash
+    # it only loads or trains; the weights file is the explicit export, which never overwrites one
+    assert not cfg.weights_path.exists()
+    assert export_missing_weights(cfg) == cfg.weights_path
+    exported, full = load_checkpoint(cfg.weights_path, cfg)["ema"], load_checkpoint(cfg.checkpoint_path, cfg)["ema"]
+    assert all(torch.equal(exported[k], v.half() if v.is_floating_point() else v) for k, v in full.items())
+    assert export_missing_weights(cfg) is None and export_missing_weights(cfg.replace(lr=0.25)) is None
     # force retrains, but an existing (possibly committed) weights file is never overwritten
     w = cfg.weights_path.read_bytes()
     mtime = os.stat(cfg.checkpoint_path).st_mtime_ns
@@ -168,8 +174,12 @@ def test_warm_start_goes_on_from_ema_only_weights_with_a_fresh_adam(tmp_path, ti
     slow = load_checkpoint(warm_start(longer.replace(lr=2e-4), tmp_path / "w.pt", tmp_path / "s.pt"))
     assert slow["config"]["lr"] == 2e-4 and slow["opt"]["param_groups"][0]["lr"] == 2e-4
     export_weights(train(cfg.replace(lr=7e-4), checkpoint=tmp_path / "o.pt", data=tiny_data), tmp_path / "w7.pt")
-    with pytest.raises(CheckpointError, match="trained with another config"):
+    with pytest.raises(CheckpointError, match="trained with another config.*--warm-start-lr"):
         warm_start(longer.replace(lr=5e-4), tmp_path / "w7.pt", tmp_path / "x.pt")
+    with pytest.raises(CheckpointError, match="trained with another config"):      # named, but not theirs
+        warm_start(longer.replace(lr=5e-4), tmp_path / "w7.pt", tmp_path / "x.pt", weights_lr=6e-4)
+    named = load_checkpoint(warm_start(longer.replace(lr=5e-4), tmp_path / "w7.pt", tmp_path / "n.pt", weights_lr=7e-4))
+    assert named["opt"]["param_groups"][0]["lr"] == 5e-4 and named["warm_start"]["step"] == 3
     with pytest.raises(CheckpointError, match="trained with another config"):   # another network, in bf16 too
         warm_start(longer.replace(unet_dim=16, bf16=True), tmp_path / "w.pt", tmp_path / "x.pt")
     bf16 = load_checkpoint(warm_start(longer.replace(bf16=True), tmp_path / "w.pt", tmp_path / "b.pt"))
