@@ -442,11 +442,12 @@ def stage_genfid(a, out: Path, device, wait: bool = True) -> pd.DataFrame:
         t0 = time.perf_counter()
         fid = metrics.fid_from_features(metrics.extract_features(x, batch_size=500), ref)
         rows = [d for d in rows if d["column"] != r["label"]]
-        rows.append({"table": 5, "dataset": "mnist", "column": r["label"], "FID": round(fid, 2),
-                     "paper FID": reporting.paper_value(5, "mnist", r["label"], "FID"), "N": len(x),
-                     "reference": f"mnist test (N={len(ref)})", "T": "published", "profile": cfg.profile,
-                     "train steps": r["train steps"], "train s": r["train s"], "sampling s": r["sampling s"],
-                     "fid s": round(time.perf_counter() - t0, 1), "task": r["task"], "device": r["device"]})
+        fid_s = round(time.perf_counter() - t0, 1)
+        rows.append(reporting.table_row(cfg, 5, r["label"], {"FID": round(fid, 2)}, n=len(x),
+                                        reference=f"mnist test (N={len(ref)})", T="published", step=r["train steps"],
+                                        train_s=r["train s"], eval_s=round(r["sampling s"] + fid_s, 1),
+                                        **{"sampling s": r["sampling s"], "fid s": fid_s}, task=r["task"],
+                                        device=r["device"]))
         _say("genfid:", rows[-1]["column"], rows[-1]["FID"])
         _table(pd.DataFrame(rows), out, "cpu_table5",
                "Table 5, MNIST rows: the cpu profile's generators sampled and scored on one device")

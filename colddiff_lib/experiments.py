@@ -19,11 +19,11 @@ import time
 import pandas as pd
 import torch
 
-from . import metrics, precision as P, pretrained
+from . import metrics, neighbours, precision as P, pretrained
 from .common import check_count, progress_flag, state_to
 from .config import Config, results_root
 from .data import DataError, fixed_subset
-from .reporting import LOOKUP, paper_value
+from .reporting import LOOKUP, paper_value, table_row
 from .sampling import SAMPLERS, algorithm1, algorithm2, batched, direct
 from .tasks import get_task, load_data, make_degradation
 from .training import CheckpointError, export_missing_weights, train_or_load
@@ -142,14 +142,14 @@ def nearest_training_image(D, x_t: torch.Tensor, train_x0: torch.Tensor, t: int 
                         f"{D.name} draws a random state per image, so D(x0', t) differs per test image")
     t = D.T if t is None else t
     train_xt = torch.cat([D(b, t) for b in train_x0.split(chunk)]).double()   # D(x0', t), once
-    idx = metrics.nearest_indices(x_t.double(), train_xt, k=1, chunk=chunk)[:, 0]
+    idx = neighbours.nearest_indices(x_t.double(), train_xt, k=1, chunk=chunk)[:, 0]
     return train_x0[idx], idx
 
 
 def class_kept(outs: dict, labels: torch.Tensor, ref: torch.Tensor, ref_labels: torch.Tensor) -> dict:
     """Per column of ``outs``, the share of images whose 1-NN label among ``ref`` (the training digits;
-    :func:`metrics.nearest_neighbour_labels`) is the label of the test image they came from."""
-    return {col: float((metrics.nearest_neighbour_labels(x, ref, ref_labels) == labels.to(x.device)).double().mean())
+    :func:`neighbours.nearest_neighbour_labels`) is the label of the test image they came from."""
+    return {col: float((neighbours.nearest_neighbour_labels(x, ref, ref_labels) == labels.to(x.device)).double().mean())
             for col, x in outs.items()}
 
 
@@ -163,11 +163,9 @@ def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: in
     rows = []
     for col, x in outs.items():
         m = metrics.evaluate(x0, x, ref, fid=fid, progress=cfg.progress)
-        rows.append({"table": table, "dataset": cfg.dataset, "column": col, **{k: round(v, 4) for k, v in m.items()},
-                     **{f"paper {m}": paper_value(table, cfg.dataset, col, m) for m in ("FID", "SSIM", "RMSE")},
-                     "N": n, "reference": f"{cfg.dataset} test (N={n}; {test.source})", "T": T,
-                     "profile": cfg.profile, "train steps": info["step"], "train s": round(info["wall_s"], 1),
-                     "eval s": None, "precision": precision})
+        rows.append(table_row(cfg, table, col, {k: round(v, 4) for k, v in m.items()}, n=n,
+                              reference=f"{cfg.dataset} test (N={n}; {test.source})", T=T, step=info["step"],
+                              train_s=info["wall_s"], precision=precision))
     return rows
 
 
@@ -317,7 +315,7 @@ def figure21_samples(results_dir=None) -> list[tuple[str, str, torch.Tensor, flo
 def sample_spread(results_dir=None, near: float = 0.01) -> pd.DataFrame | None:
     """How varied the cpu profile's saved MNIST Table 5 samples are: the first 400 of each row, as the
     GPU campaign saved them for Figure 21 (``results/gpu/figure21-<task>.npz``, uint8).  Per variant,
-    the median distance from a sample to its nearest other sample (:func:`metrics.nearest_sample_distance`,
+    the median distance from a sample to its nearest other sample (:func:`neighbours.nearest_sample_distance`,
     mean absolute pixel difference on [0, 1]) and the share of samples with a near-copy (closer than
     ``near``).  None when no such file is there."""
     import numpy as np
@@ -325,7 +323,7 @@ def sample_spread(results_dir=None, near: float = 0.01) -> pd.DataFrame | None:
     for f in sorted((results_root(results_dir) / "gpu").glob("figure21-*.npz")):
         with np.load(f) as z:
             for key in z.files:
-                d = metrics.nearest_sample_distance(torch.from_numpy(z[key]))
+                d = neighbours.nearest_sample_distance(torch.from_numpy(z[key]))
                 rows.append({"generator": f.stem.split("-", 1)[1], "variant": key.replace("_", " "), "N": len(d),
                              "median nearest distance": round(float(d.median()), 4),
                              "share with a near-copy": round(float((d < near).double().mean()), 3)})
@@ -344,10 +342,9 @@ def generation_rows(cfg: Config, variants, n: int | None = None, table: int = 5,
                                 precision=precision)
         label = f"{get_task(cfg.task).label}: {v}"
         fid = metrics.fid_from_features(metrics.extract_features(x), ref)
-        rows.append({"table": table, "dataset": cfg.dataset, "column": label, "FID": round(fid, 2),
-                     "paper FID": paper_value(table, cfg.dataset, label, "FID"), "N": n,
-                     "reference": f"{cfg.dataset} {reference_split} (N={len(ref)})", "T": cfg.T or "published",
-                     "profile": cfg.profile, "train steps": info["step"], "train s": round(info["wall_s"], 1),
-                     "eval s": round(time.perf_counter() - t0, 1), "precision": precision})
+        rows.append(table_row(cfg, table, label, {"FID": round(fid, 2)}, n=n,
+                              reference=f"{cfg.dataset} {reference_split} (N={len(ref)})", T=cfg.T or "published",
+                              step=info["step"], train_s=info["wall_s"], eval_s=round(time.perf_counter() - t0, 1),
+                              precision=precision))
         samples[label] = (x, x_T)
     return rows, samples

@@ -49,6 +49,19 @@ def paper_value(table: int, dataset: str, column: str, metric: str) -> float:
     return float(hit.value.iloc[0]) if len(hit) and pd.notna(hit.value.iloc[0]) else float("nan")
 
 
+def table_row(cfg: Config, table: int, column: str, scores: dict, *, n: int, reference: str, T, step: int,
+              train_s: float, eval_s: float | None = None, precision: str = "fp32", **extra) -> dict:
+    """One row of a paper table, in the one schema that restoration, generation and the GPU campaign
+    write: where it goes (table, dataset, column), what was measured (``scores``: FID, and SSIM and
+    RMSE where the table has them) with the paper's value of each beside, and how it was measured
+    (N and the FID reference, T, the model's training steps and time, evaluation time, precision).
+    ``extra`` columns follow (e.g. the campaign's device)."""
+    return {"table": table, "dataset": cfg.dataset, "column": column, **scores,
+            **{f"paper {m}": paper_value(table, cfg.dataset, column, m) for m in scores},
+            "N": n, "reference": reference, "T": T, "profile": cfg.profile, "train steps": step,
+            "train s": round(train_s, 1), "eval s": eval_s, "precision": precision, **extra}
+
+
 def with_paper_values(df: pd.DataFrame, table: int, metrics=("FID", "SSIM", "RMSE")) -> pd.DataFrame:
     """``df`` with its ``paper <metric>`` columns (re)filled from the reference values, placed after
     ``paper FID``'s position: for tables written before a value was recovered."""

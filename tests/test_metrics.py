@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from colddiff_lib import metrics as M
+from colddiff_lib import metrics as M, neighbours
 from colddiff_lib.data import load_dataset, fixed_subset as subset_of
 
 
@@ -94,7 +94,8 @@ def test_rmse_by_hand():
 
 def test_nearest_neighbour_labels_literal_and_on_mnist():
     from colddiff_lib.data import load_dataset
-    from colddiff_lib.metrics import MetricsError, nearest_neighbour_labels
+    from colddiff_lib.metrics import MetricsError
+    from colddiff_lib.neighbours import nearest_neighbour_labels
     g = torch.Generator().manual_seed(0)
     ref, x = torch.randn(50, 1, 4, 4, generator=g), torch.randn(7, 1, 4, 4, generator=g)
     lab = torch.randint(0, 5, (50,), generator=g)
@@ -117,10 +118,10 @@ def test_nearest_sample_distance_is_the_literal_nearest_other_image():
     want = []
     for i in range(len(x)):
         want.append(min(float(((x[i] - x[j]).abs() / 2).mean()) for j in range(len(x)) if j != i))
-    got = M.nearest_sample_distance(x)
+    got = neighbours.nearest_sample_distance(x)
     assert got.tolist() == pytest.approx(want, abs=1e-7)
     assert got[2] == 0 and got[5] == 0 and bool((got[[0, 1, 3, 4, 6]] > 0.05).all())
     u8 = torch.tensor([[[[0, 255]]], [[[255, 255]]], [[[0, 0]]]], dtype=torch.uint8)
-    assert M.nearest_sample_distance(u8).tolist() == pytest.approx([0.5, 0.5, 0.5])   # uint8 read as [0, 1]
+    assert neighbours.nearest_sample_distance(u8).tolist() == pytest.approx([0.5, 0.5, 0.5])   # uint8 read as [0, 1]
     with pytest.raises(M.MetricsError, match="at least 2 images"):
-        M.nearest_sample_distance(x[:1])
+        neighbours.nearest_sample_distance(x[:1])

@@ -272,7 +272,7 @@ def test_pretrained_examples_without_the_optional_dataset_say_how_to_get_it(monk
 def test_sample_spread_reads_the_saved_figure21_samples(tmp_path):
     """Notebook 07's collapse check: one row per saved variant, from the npz files the GPU campaign writes."""
     import numpy as np
-    from colddiff_lib import experiments, metrics
+    from colddiff_lib import experiments, neighbours
     g = np.random.default_rng(0)
     varied = g.integers(0, 256, (6, 1, 4, 4), dtype=np.uint8)
     same = np.repeat(varied[:1], 6, axis=0)
@@ -282,7 +282,7 @@ def test_sample_spread_reads_the_saved_figure21_samples(tmp_path):
     df = experiments.sample_spread(tmp_path)
     assert list(zip(df.generator, df.variant)) == [("blurgen", "perfect symmetry"), ("blurgen", "broken symmetry"),
                                                     ("inpaintgen", "sample")]
-    want = float(metrics.nearest_sample_distance(torch.from_numpy(varied)).median())
+    want = float(neighbours.nearest_sample_distance(torch.from_numpy(varied)).median())
     assert df["median nearest distance"].tolist() == [round(want, 4), 0.0, 0.0] and want > 0.1
     assert df["share with a near-copy"].tolist() == [0.0, 1.0, 1.0] and set(df.N) == {6}
     assert experiments.sample_spread(tmp_path / "none") is None

@@ -131,6 +131,34 @@ def test_config_is_a_leaf():
     assert own <= {"paths"}, own
 
 
+# the package's layers, lowest first: a module imports only from its own layer or below (issue #33);
+# colddiff_lib/README.md draws the same map
+LAYERS = (
+    ("base", {"paths", "io", "common", "precision"}),
+    ("core", {"degradations", "unet", "ddpm", "objectives", "sampling", "data", "env"}),
+    ("config", {"config"}),
+    ("tasks", {"tasks", "plans"}),
+    ("training", {"training"}),
+    ("evaluation", {"metrics", "neighbours", "reporting", "plotting", "pretrained"}),
+    ("runs", {"experiments", "restore"}),
+    ("entry", {"__main__", "__init__"}),
+)
+
+
+def test_imports_point_one_way():
+    """Every module of the package sits in one layer of LAYERS and imports nothing above it: the core
+    (D, R, the losses, the samplers, the data) knows nothing of tasks, tables or the CLI."""
+    layer = {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods}
+    files = {f.stem: f for f in LIB.glob("*.py")}
+    assert set(files) == set(layer), set(files) ^ set(layer)
+    for name, f in files.items():
+        tree = ast.parse(f.read_text())
+        deps = {(n.module or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                and n.level == 1 for a in n.names}
+        above = {d for d in deps if layer[d] > layer[name]}
+        assert not above, f"{name} ({LAYERS[layer[name]][0]}) imports {above} from a layer above it"
+
+
 def test_each_task_owns_its_table():
     """The table a task's rows go into, and the claims checked there, are read from the task: the
     paper's Tables 1-4 for its restorations, Table 5 for every generation task, none for the workshop."""
@@ -144,3 +172,22 @@ def test_each_task_owns_its_table():
             want = reporting.generation_claims if t.kind == "generation" else reporting.claims
             assert reporting.claims_for(t) is want, t.name
     assert set(reporting.TABLES) == {n for n, t in TASKS.items() if t.kind == "restoration"}
+
+
+def test_one_row_schema_for_every_table():
+    """Restoration, generation and the GPU campaign write rows through reporting.table_row: the paper's
+    value beside each score (golden: Table 2 MNIST Sampled FID 1.61, SSIM and RMSE unknown there, so NaN),
+    and the same leading columns in the same order."""
+    import math
+    from colddiff_lib import reporting
+    from colddiff_lib.config import get_config
+    cfg = get_config("cpu", task="inpaint")
+    r = reporting.table_row(cfg, 2, "Sampled", {"FID": 1.86, "SSIM": 0.937, "RMSE": 0.076}, n=10000,
+                            reference="mnist test", T=50, step=15212, train_s=13014.06, precision="bf16")
+    assert r["paper FID"] == 1.61 and math.isnan(r["paper SSIM"]) and r["train s"] == 13014.1
+    assert list(r)[:9] == ["table", "dataset", "column", "FID", "SSIM", "RMSE", "paper FID", "paper SSIM", "paper RMSE"]
+    g = reporting.table_row(get_config("cpu", task="blurgen"), 5, "blur: broken symmetry", {"FID": 80.0}, n=10,
+                            reference="mnist train", T="published", step=1, train_s=1.0, device="cpu")
+    assert list(g)[:5] == ["table", "dataset", "column", "FID", "paper FID"] and list(g)[-1] == "device"
+    for src in ("colddiff_lib/experiments.py", "benchmarks/gpu_campaign.py"):    # nobody builds rows by hand
+        assert '"paper FID":' not in (LIB.parent / src).read_text(), src
