@@ -191,3 +191,13 @@ def test_one_row_schema_for_every_table():
     assert list(g)[:5] == ["table", "dataset", "column", "FID", "paper FID"] and list(g)[-1] == "device"
     for src in ("colddiff_lib/experiments.py", "benchmarks/gpu_campaign.py"):    # nobody builds rows by hand
         assert '"paper FID":' not in (LIB.parent / src).read_text(), src
+
+
+def test_every_notebook_cell_has_an_id():
+    """nbformat 4.5 requires cell ids (a missing one is a warning on every run, and a future error)."""
+    import json
+    for f in sorted((LIB.parent / "notebooks").glob("*.ipynb")):
+        nb = json.loads(f.read_text())
+        assert (nb["nbformat"], nb["nbformat_minor"]) >= (4, 5), f.name
+        missing = [i for i, c in enumerate(nb["cells"]) if not c.get("id")]
+        assert not missing, f"{f.name}: cells {missing} have no id"
