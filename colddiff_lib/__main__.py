@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 
-from . import env, experiments, precision, pretrained, reporting
+from . import cards, env, experiments, precision, pretrained, reporting
 from .common import default_device
 from .config import PROFILES, get_config
 from .data import load_dataset
@@ -181,7 +181,7 @@ def _cmd_restore(a) -> None:
 def _cmd_models(a) -> None:
     """models [--cards]: the named pretrained models (and their cards, rewritten)."""
     if a.cards:
-        for p in pretrained.write_cards():
+        for p in cards.write_cards():
             print(f"wrote {p}")
     df = pretrained.list_models()
     print(df.drop(columns=["config hash"]).to_string(index=False))

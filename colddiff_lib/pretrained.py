@@ -22,9 +22,7 @@ import pandas as pd
 import torch
 
 from .config import Config, get_config, results_root
-from .data import load_dataset
 from .io import atomic_write_text
-from .paths import REPO_ROOT
 from .tasks import get_task
 from .training import CheckpointError, load_checkpoint, model_from_checkpoint
 
@@ -206,75 +204,6 @@ def register(name: str, checkpoint: str | Path, profile: str, task: str, dataset
     items = [s for s in _user_specs(results_dir) if s.name != name] + [spec]
     atomic_write_text(_registry_file(results_dir), json.dumps([s.__dict__ for s in items], indent=1) + "\n")
     return spec
-
-
-# --------------------------------------------------------------------------------------------
-# model cards
-# --------------------------------------------------------------------------------------------
-def card_text(spec: ModelSpec) -> str:
-    cfg = spec.config()
-    ck = load_checkpoint(spec.weights(), cfg)
-    m = table_metrics(spec)
-    try:
-        source = load_dataset(spec.dataset, "test", image_size=cfg.image_size).source
-    except Exception:
-        source = "(dataset not available here)"
-    lines = [f"# Model card: `{spec.name}`", "",
-             f"{spec.note}.", "",
-             "| field | value |", "|---|---|",
-             f"| profile / task / dataset | `{spec.profile}` / `{spec.task}` / `{spec.dataset}`"
-             + (f" (tag `{spec.tag}`)" if spec.tag else "") + " |",
-             f"| trained on | {spec.dataset} train split ({source.replace('|', '/')}), {cfg.image_size}x{cfg.image_size}, "
-             f"horizontal flips: {'yes' if cfg.hflip else 'no'} |",
-             f"| network | U-Net dim {cfg.unet_dim}, mults {cfg.dim_mults}, "
-             f"{sum(v.numel() for v in ck['ema'].values()) / 1e6:.2f}M parameters; EMA weights in fp16 |",
-             f"| training | {ck['step']} steps, batch {cfg.batch_size} x {cfg.grad_accum}, Adam lr {cfg.lr}, "
-             f"EMA {cfg.ema_decay}, {'bf16 autocast' if cfg.bf16 else 'fp32'}, "
-             f"{ck.get('wall_s', float('nan')) / 60:.0f} min of training on the machine that trained it |",
-             f"| config hash | `{cfg.hash}` (checked on load) |",
-             f"| weights | `{spec.weights().relative_to(REPO_ROOT) if spec.weights().is_relative_to(REPO_ROOT) else spec.weights()}` |"]
-    generative = get_task(spec.task).kind == "generation"
-    if m and generative:
-        lines += ["", f"Measured on {m.get('N')} generated samples per variant, FID against as many MNIST test "
-                  f"images (table 5 of `results/{spec.profile}/tables/`):", "",
-                  "| variant | FID |", "|---|---|"]
-        lines += [f"| {k.removesuffix(' FID')} | {v:.2f} |" for k, v in m.items() if k.endswith(" FID")]
-    elif m:
-        lines += ["", f"Measured on {m.get('N')} held-out test images (table {get_task(spec.task).table[0]} of "
-                  f"`results/{spec.profile}/tables/`):", "",
-                  "| column | FID | SSIM | RMSE |", "|---|---|---|---|"]
-        for col in ("Sampled", "Direct"):
-            if f"{col} FID" in m:
-                lines.append(f"| {col} | {m[f'{col} FID']:.2f} | {m[f'{col} SSIM']:.3f} | {m[f'{col} RMSE']:.4f} |")
-    else:
-        lines += ["", "No table row has been measured for this exact model yet."]
-    if generative:
-        limits = [f"- It generates {spec.dataset} images from this project's fully degraded `{spec.task}` states "
-                  "(experiments.generate); it is not a restorer of arbitrary inputs.",
-                  f"- {cfg.train_steps} steps of a small U-Net: digits are recognisable but not of the paper's quality; "
-                  "FID at a few hundred samples is biased upwards, so compare variants at equal N only."]
-    else:
-        limits = [f"- It restores images degraded by this project's `{spec.task}` operator with the {spec.dataset} "
-                  "schedule; other blurs, masks or resolutions are outside what it saw.",
-                  f"- It knows {spec.dataset} only: {cfg.image_size}x{cfg.image_size} "
-                  + (("grey clothes and shoes, light on black" if "fashion" in spec.dataset else "grey digits, white on black")
-                     + " (a dark-on-light image is inverted first, and back after)."
-                     if "mnist" in spec.dataset else "images like its training set."),
-                  "- From the fully degraded level (t = T) Direct can only return a conditional mean; Algorithm 2 "
-                  "adds detail that is plausible, not necessarily the true image."]
-        if spec.profile == "smoke":
-            limits.append("- Smoke scale: trained for minutes, for CI and workshops; its outputs are blurry.")
-    return "\n".join(lines + ["", "## Limits", "", *limits, ""])
-
-
-def write_cards(names=None) -> list[Path]:
-    """Write the card of every shipped model whose weights exist (or of ``names``)."""
-    out = []
-    for s in SHIPPED:
-        if (names is None or s.name in names) and s.weights().exists():
-            atomic_write_text(s.card(), card_text(s))
-            out.append(s.card())
-    return out
 
 
 def device_of(model: torch.nn.Module) -> torch.device:

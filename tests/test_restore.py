@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from colddiff_lib import pretrained
+from colddiff_lib import cards, pretrained
 from colddiff_lib.__main__ import main
 from colddiff_lib.config import get_config
 from colddiff_lib.tasks import build_degradation
@@ -135,12 +135,39 @@ def test_named_models_list_load_and_check_hash(tmp_path):
 
 def test_model_card_states_training_and_metrics():
     spec = pretrained.get_spec("deblur-mnist-smoke")
-    text = pretrained.card_text(spec)
+    text = cards.card_text(spec)
     import pandas as pd
     t1 = pd.read_csv(spec.config().results_path / "tables" / "table1.csv")      # the card shows the table's row
     fid = t1[(t1.dataset == "mnist") & (t1.column == "Sampled")].FID.iloc[0]
     assert "200 steps" in text and "`08183f4d88ffc61c`" in text and f"| Sampled | {fid:.2f} |" in text
     assert "Smoke scale" in text and "## Limits" in text
+
+
+def test_rewriting_cards_keeps_what_was_written_by_hand(tmp_path, monkeypatch):
+    """`models --cards` regenerates a card's table, metrics and limits, and keeps the sections its
+    author added (how a model was trained): rewriting twice gives the same text, with them once."""
+    from colddiff_lib import pretrained as P
+    spec = P.get_spec("deblur-mnist-smoke")
+    card = tmp_path / "card.md"
+    monkeypatch.setattr(type(spec), "card", lambda self: card)
+    hand = "## How it was trained\n\nBy hand, on a Tuesday.\n\n"
+    card.write_text(cards.card_text(spec).replace("## Limits", hand + "## Limits"))
+    assert cards.write_cards([spec.name]) == [card]
+    once = card.read_text()
+    assert once.count("By hand, on a Tuesday.") == 1 and once.index("## How it was trained") < once.index("## Limits")
+    cards.write_cards([spec.name])
+    assert card.read_text() == once
+    assert cards.hand_sections(cards.card_text(spec)) == ""        # a generated card has none
+    # what this machine cannot regenerate is kept: a measurement quoted by hand where no table holds a
+    # row for the model, and the data source where the dataset is not installed here
+    new = (f"# Model card\n\n| trained on | x train split ({cards.UNKNOWN_SOURCE}) |\n| weights | `w.pt` |\n\n"
+           f"{cards.NOT_MEASURED}\n\n## Limits\n\n- generated\n")
+    old = ("# Model card\n\n| trained on | x train split (data/X/raw) |\n| weights | `w.pt` |\n\n"
+           "Measured on 1,000 images by hand: FID 9.56.\n\n## How it was trained\n\nSlowly.\n\n## Limits\n\n- old\n")
+    merged = cards.merged_card(new, old)
+    assert merged == ("# Model card\n\n| trained on | x train split (data/X/raw) |\n| weights | `w.pt` |\n\n"
+                      "Measured on 1,000 images by hand: FID 9.56.\n\n## How it was trained\n\nSlowly.\n\n"
+                      "## Limits\n\n- generated\n")
 
 
 def test_pretrained_examples_are_the_table_steps_with_the_shipped_weights(monkeypatch):

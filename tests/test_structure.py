@@ -139,7 +139,7 @@ LAYERS = (
     ("config", {"config"}),
     ("tasks", {"tasks", "plans"}),
     ("training", {"training"}),
-    ("evaluation", {"metrics", "neighbours", "reporting", "plotting", "pretrained"}),
+    ("evaluation", {"metrics", "neighbours", "reporting", "plotting", "pretrained", "cards"}),
     ("runs", {"experiments", "restore"}),
     ("entry", {"__main__", "__init__"}),
 )
