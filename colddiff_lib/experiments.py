@@ -13,7 +13,6 @@ Every function that needs a trained network takes ``force`` (retrain from scratc
 """
 from __future__ import annotations
 
-import functools
 import time
 
 import pandas as pd
@@ -216,16 +215,28 @@ def compare_algorithms(cfg: Config, n_eval: int = 64, t_start: int | None = None
 # --------------------------------------------------------------------------------------------
 # Table 5: generation
 # --------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=4)
+_PRIORS: dict = {}                       # (config hash, data root) -> D with its fitted prior
+
+
 def fitted_degradation(cfg: Config):
     """D of a generation config with its prior fitted on the training set (e.g. the GMM of blurred
-    means), once per config and process: loading MNIST and blurring its 60,000 images takes ~15 s,
-    and a notebook draws several variants from the same prior.  The fit is deterministic, so a
-    cached D gives the same x_T as a fresh one (tests/test_generation.py checks)."""
-    train = load_data(cfg, "train")
-    D = make_degradation(cfg, train.channels)
-    D.fit_prior(train.all())
-    return D
+    means), once per process for each D and training set: loading MNIST and blurring its 60,000
+    images takes ~15 s, and a notebook draws several variants from the same prior.  The key is the
+    config hash (which covers D and the data, not progress bars, N or output folders) and the data
+    root.  The fit is deterministic, so a cached D gives the same x_T as a fresh one
+    (tests/test_generation.py checks)."""
+    key = (cfg.hash, cfg.data_root)
+    if key not in _PRIORS:
+        train = load_data(cfg, "train")
+        D = make_degradation(cfg, train.channels)
+        D.fit_prior(train.all())
+        if len(_PRIORS) >= 4:                # a few priors at a time: each holds its fitted mixture
+            _PRIORS.pop(next(iter(_PRIORS)))
+        _PRIORS[key] = D
+    return _PRIORS[key]
+
+
+fitted_degradation.cache_clear = _PRIORS.clear
 
 
 def _sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, progress: bool | None = None,
@@ -233,7 +244,7 @@ def _sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, 
     """x_T drawn from the task's prior (fitted on the training set), then the variant's sampler: (x, x_T)."""
     sampler_name, prior_kw = get_task(cfg.task).variant(variant)
     progress = progress_flag(progress, cfg)
-    D = fitted_degradation(cfg.replace(progress=True))            # progress does not change the prior
+    D = fitted_degradation(cfg)
     x_T, state = D.prior(n, torch.Generator().manual_seed(seed), **prior_kw)
     device = next(model.parameters()).device                      # the prior is drawn on the CPU
     x_T, state = x_T.to(device), state_to(state, device)
@@ -281,7 +292,7 @@ def symmetry_sensitivity(name: str = "blurgen-mnist", offsets=(0.0, 0.0, 1e-6, 1
         return None, None, str(e)
     cfg = info["config"]
     sampler_name, prior_kw = get_task(cfg.task).variant("perfect symmetry")
-    D = fitted_degradation(cfg.replace(progress=True))
+    D = fitted_degradation(cfg)
     x_T, state = D.prior(1, torch.Generator().manual_seed(seed), **prior_kw)
     level = float(x_T.mean())                                               # the GMM draw's grey level
     x_T = x_T + torch.tensor(offsets, dtype=x_T.dtype).view(-1, 1, 1, 1)   # still flat images

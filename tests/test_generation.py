@@ -48,6 +48,7 @@ def test_fitted_prior_is_fitted_once_per_config_and_equals_a_fresh_fit(monkeypat
     D1 = experiments.fitted_degradation(cfg)
     D2 = experiments.fitted_degradation(cfg.replace(progress=True))
     assert D1 is D2 and loads == ["train"]                       # one load and fit per config
+    assert experiments.fitted_degradation(cfg.replace(n_generate=7, results_dir="elsewhere")) is D1
     assert experiments.fitted_degradation(cfg.replace(T=12)) is not D1 and loads == ["train", "train"]
     # the cached prior draws exactly what a literal fresh fit draws
     train = tasks.load_data(cfg, "train")
