@@ -238,8 +238,6 @@ def _cmd_train(a) -> None:
     a.force = a.force or env.force()            # make's FORCE=1 / COLDDIFF_FORCE
     _warn_if_paper_on_cpu(cfg)
     _maybe_init_distributed()
-    if a.force and a.checkpoint is None and cfg.checkpoint_path.exists():
-        cfg.checkpoint_path.unlink()
     if a.warm_start:
         if a.force:
             raise ValueError("--warm-start starts a run from weights and --force retrains from scratch: "

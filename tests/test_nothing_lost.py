@@ -267,6 +267,17 @@ def test_make_refuses_a_bad_n_eval(value):
 # --------------------------------------------------------------------------------------------
 # training fails loudly and never exports what is not finite
 # --------------------------------------------------------------------------------------------
+def test_a_refused_train_command_deletes_no_checkpoint(tmp_path):
+    """`train --force --warm-start` is refused (give one of them); the run's existing checkpoint is
+    still there, byte for byte (the CLI deleted it before refusing)."""
+    c = get_config("smoke", results_dir=str(tmp_path))
+    c.checkpoint_path.parent.mkdir(parents=True)
+    c.checkpoint_path.write_bytes(b"a user's half-trained run")
+    assert cli(["train", "--profile", "smoke", "--set", f"results_dir={str(tmp_path)!r}", "--force",
+                "--warm-start", "w.pt"]) == 2
+    assert c.checkpoint_path.read_bytes() == b"a user's half-trained run"
+
+
 def test_divergence_stops_the_run_and_exports_nothing(tmp_path):
     c = get_config("smoke", image_size=16, results_dir=str(tmp_path), **{**TINY, "train_steps": 30, "lr": 1.0})
     ck = train(c, stop_after=1)
