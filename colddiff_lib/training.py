@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import signal
 import tempfile
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -52,6 +54,27 @@ class DivergedError(RuntimeError):
 # every 5 minutes.  A cpu-profile checkpoint (22 MB) takes well under a second to write, a paper one
 # (about 1 GB with Adam) a few seconds: at most a few percent of the time between them.
 FIRST_SAVE_S, SAVE_EVERY_S = 60.0, 300.0
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Training was asked to stop (SIGTERM: ``kill``, a job scheduler, a machine going down) and
+    saved a checkpoint at the step it had finished; the same call resumes it exactly.  A
+    KeyboardInterrupt, so that whatever handles Ctrl-C handles this too."""
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm():
+    """While training runs in the main thread, SIGTERM asks it to stop after the current step (and
+    save) instead of killing it between checkpoints: the work since the last save is kept."""
+    asked = []
+    if threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+    old = signal.signal(signal.SIGTERM, lambda signum, frame: asked.append(signum))
+    try:
+        yield asked
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def all_finite(state: dict) -> bool:
@@ -274,48 +297,55 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
 
     model.train()
     started, last_save = time.perf_counter(), None
-    while step < end:
-        t0 = time.perf_counter()
-        total = 0.0
-        for micro in range(cfg.grad_accum):
-            # the global batch, drawn identically on every rank; this rank trains on [lo:hi]
-            idx = torch.randint(0, len(ds), (cfg.batch_size,), generator=gen)
-            x0 = ds.batch(idx, generator=gen, hflip=cfg.hflip)
-            sync = micro == cfg.grad_accum - 1 or world == 1
-            ctx = net.no_sync() if (world > 1 and not sync) else contextlib.nullcontext()
-            # the step's randomness (t, the degradation's state) for the global batch, then this rank's slice
-            t, state = objective.draw(x0, gen)
-            y = ds.labels[idx]
-            with ctx:
-                with autocast:
-                    loss = objective(net, x0[lo:hi].to(device), t[lo:hi].to(device),
-                                     slice_state(state, lo, hi, device), y[lo:hi].to(device))
-                (loss / cfg.grad_accum).backward()
-            total += loss.item() / cfg.grad_accum
-        if not math.isfinite(total):
-            raise DivergedError(f"training diverged at step {step + 1}: the l1 loss is {total} (lr {cfg.lr}); lower the "
-                                "learning rate (--set lr=...) and retrain (CLI --force); nothing was exported, "
-                                f"and {path} keeps the last finite checkpoint")
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        step += 1
-        if step % cfg.ema_every == 0:
-            if step < cfg.ema_start:
-                ema.load_state_dict(model.state_dict())
-            else:
-                ema_update(ema, model, cfg.ema_decay)
-        losses.append(total)
-        wall += time.perf_counter() - t0
-        bar.update(1)
-        bar.set_postfix(loss=f"{total:.4f}")
-        since = time.perf_counter() - (started if last_save is None else last_save)
-        due = since >= (FIRST_SAVE_S if last_save is None else SAVE_EVERY_S)
-        if rank == 0 and (step % save_every == 0 or step == end or due):
-            if not all_finite(model.state_dict()):
-                raise DivergedError(f"training diverged at step {step}: the weights hold NaN or infinite values "
-                                    f"(lr {cfg.lr}); lower the learning rate (--set lr=...) and retrain (CLI --force)")
-            save_checkpoint(path, snapshot())
-            last_save = time.perf_counter()
+    with _stop_on_sigterm() as stop:
+        while step < end:
+            t0 = time.perf_counter()
+            total = 0.0
+            for micro in range(cfg.grad_accum):
+                # the global batch, drawn identically on every rank; this rank trains on [lo:hi]
+                idx = torch.randint(0, len(ds), (cfg.batch_size,), generator=gen)
+                x0 = ds.batch(idx, generator=gen, hflip=cfg.hflip)
+                sync = micro == cfg.grad_accum - 1 or world == 1
+                ctx = net.no_sync() if (world > 1 and not sync) else contextlib.nullcontext()
+                # the step's randomness (t, the degradation's state) for the global batch, then this rank's slice
+                t, state = objective.draw(x0, gen)
+                y = ds.labels[idx]
+                with ctx:
+                    with autocast:
+                        loss = objective(net, x0[lo:hi].to(device), t[lo:hi].to(device),
+                                         slice_state(state, lo, hi, device), y[lo:hi].to(device))
+                    (loss / cfg.grad_accum).backward()
+                total += loss.item() / cfg.grad_accum
+            if not math.isfinite(total):
+                raise DivergedError(f"training diverged at step {step + 1}: the l1 loss is {total} (lr {cfg.lr}); lower the "
+                                    "learning rate (--set lr=...) and retrain (CLI --force); nothing was exported, "
+                                    f"and {path} keeps the last finite checkpoint")
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            if step % cfg.ema_every == 0:
+                if step < cfg.ema_start:
+                    ema.load_state_dict(model.state_dict())
+                else:
+                    ema_update(ema, model, cfg.ema_decay)
+            losses.append(total)
+            wall += time.perf_counter() - t0
+            bar.update(1)
+            bar.set_postfix(loss=f"{total:.4f}")
+            since = time.perf_counter() - (started if last_save is None else last_save)
+            due = since >= (FIRST_SAVE_S if last_save is None else SAVE_EVERY_S)
+            if rank == 0 and (step % save_every == 0 or step == end or due):
+                if not all_finite(model.state_dict()):
+                    raise DivergedError(f"training diverged at step {step}: the weights hold NaN or infinite values "
+                                        f"(lr {cfg.lr}); lower the learning rate (--set lr=...) and retrain (CLI --force)")
+                save_checkpoint(path, snapshot())
+                last_save = time.perf_counter()
+            if stop:                          # SIGTERM: keep this step's work, then stop
+                if rank == 0:
+                    save_checkpoint(path, snapshot())
+                bar.close()
+                raise TrainingStopped(f"stopped by SIGTERM after step {step}: {path} holds it; the same command "
+                                      "resumes from there exactly")
     bar.close()
     if shorter is not None and rank == 0 and not path.exists():
         save_checkpoint(path, snapshot())     # went on from a run that had already reached this step

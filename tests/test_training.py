@@ -35,6 +35,43 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_data, task):
     assert full["losses"] == resumed["losses"]
 
 
+def test_sigterm_saves_the_finished_step_and_resumes_exactly(tmp_path, tiny_data):
+    """SIGTERM (kill, a scheduler, a machine going down) between checkpoints: training finishes the
+    step it is in, saves it and stops (TrainingStopped, a KeyboardInterrupt), and the same call then
+    resumes to a result equal to an uninterrupted run; the previous SIGTERM handler is restored."""
+    import os
+    import signal
+    from colddiff_lib.training import TrainingStopped
+    cfg = get_config("smoke", train_steps=6, **TINY)
+    full = train(cfg, checkpoint=tmp_path / "a.pt", data=tiny_data, save_every=100)
+
+    class Killing:                           # the data set sends SIGTERM while step 3's batch is drawn
+        def __init__(self, ds):
+            self.ds, self.calls = ds, 0
+
+        def __getattr__(self, name):
+            return getattr(self.ds, name)
+
+        def __len__(self):
+            return len(self.ds)
+
+        def batch(self, *a, **k):
+            self.calls += 1
+            if self.calls == 2 * cfg.grad_accum + 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return self.ds.batch(*a, **k)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingStopped, match="stopped by SIGTERM after step 3: .*b.pt holds it"):
+        train(cfg, checkpoint=tmp_path / "b.pt", data=Killing(tiny_data), save_every=100)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert load_checkpoint(tmp_path / "b.pt", cfg)["step"] == 3          # saved although save_every is 100
+    resumed = train(cfg, checkpoint=tmp_path / "b.pt", data=tiny_data, save_every=100)
+    for key in ("model", "ema"):
+        assert all(torch.equal(v, resumed[key][k]) for k, v in full[key].items()), key
+    assert full["losses"] == resumed["losses"]
+
+
 def test_longer_run_goes_on_from_a_shorter_one(tmp_path, tiny_data, capsys, monkeypatch):
     """Asking for more steps (--set train_steps=N) continues the saved shorter run of the same config,
     and equals a run trained to N from scratch; a run of another config is never taken."""
