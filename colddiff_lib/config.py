@@ -44,7 +44,7 @@ _VOCABULARY: dict = {}
 
 def register(**parts) -> None:
     """Register what a layer above knows: ``datasets`` (names), ``tasks`` (name -> the datasets it
-    may use, empty for any), ``blur_sigmas`` (settings), ``max_T``, ``schedule_revision`` (a function
+    may use, empty for any), ``blur_sigmas`` and ``superres_cascades`` (settings), ``max_T``, ``schedule_revision`` (a function
     of (task, dataset, image_size, blur_sigmas) giving the hash's schedule tag or None)."""
     _VOCABULARY.update(parts)
 
@@ -64,6 +64,7 @@ class Config:
     image_size: int = 32
     T: int | None = None               # None: the published T for (task, dataset)
     blur_sigmas: str = "auto"          # 128-px blur schedules at other sizes: auto/published/scaled (tasks.blur_scale)
+    superres_cascade: str = "halve"    # what each super-resolution step halves: halve / official (degradations)
     # restoration network R
     unet_dim: int = 64
     dim_mults: tuple = (1, 2, 4, 8)
@@ -233,6 +234,7 @@ _RULES = {
     "profile": _choice(PROFILES, "profile"), "task": _registered("tasks", "task"),
     "dataset": _registered("datasets", "dataset"),
     "image_size": _int(8), "T": _max_T, "blur_sigmas": _registered("blur_sigmas", "blur_sigmas setting"),
+    "superres_cascade": _registered("superres_cascades", "superres_cascade setting"),
     "unet_dim": _int(4, even=True), "dim_mults": _mults, "attn_heads": _int(1), "attn_dim_head": _int(1),
     "lr": _float(0, 1, lo_open=True), "batch_size": _int(1), "grad_accum": _int(1), "train_steps": _int(1),
     "ema_decay": _float(0, 1, hi_open=True), "ema_every": _int(1), "ema_start": _int(0),
@@ -260,7 +262,7 @@ def validate(cfg: "Config") -> None:
                           "(the U-Net halves the resolution at each level but the last)")
 
 
-_HASH_NEUTRAL = {"hflip": True, "tag": ""}
+_HASH_NEUTRAL = {"hflip": True, "tag": "", "superres_cascade": "halve"}
 
 
 def results_root(results_dir: str | os.PathLike | None = None) -> Path:

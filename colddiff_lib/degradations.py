@@ -330,31 +330,58 @@ class GaussianMask(Degradation):
 # ============================================================================================
 # Super-resolution
 # ============================================================================================
+SUPERRES_CASCADES = ("halve", "official")
+
+
 class SuperResolution(Degradation):
     """Each step halves the resolution (bicubic, no antialias); x_t is then brought back to full
-    size with nearest-exact upsampling.  T = log2(image_size / smallest size)."""
+    size with nearest-exact upsampling.  T = log2(image_size / smallest size).
+
+    ``cascade`` says what each step halves:
+
+    * ``"halve"`` (default; every shipped model): the small image of the step before, so x_t is
+      x0 halved t times, then brought up once;
+    * ``"official"``: the official code's ``Incremental_factor_2`` routine: step s takes the
+      full-size x_{s-1}, brings it down to image_size / 2^s and back up, so each step starts from the
+      blocky image of the one before.  Its x_T matches the paper's Degraded SSIM and RMSE more
+      closely (``results/cpu/ablations/degraded_columns_mnist.md``).
+    """
     name = "superres"
 
-    def __init__(self, T, channels, image_size):
+    def __init__(self, T, channels, image_size, cascade: str = "halve"):
         super().__init__(T, channels, image_size)
         if image_size % (2 ** self.T):
             raise DegradationError(f"superres: image_size {image_size} is not divisible by 2**T = {2 ** self.T}")
+        if cascade not in SUPERRES_CASCADES:
+            raise DegradationError(f"unknown superres cascade {cascade!r}; valid: {', '.join(SUPERRES_CASCADES)}")
+        self.cascade = cascade
         self._gmm = None
 
+    def _down(self, x, s: int):
+        """x (full size, or half the size of step s - 1 when halving) brought to image_size / 2^s."""
+        size = self.image_size // 2 ** s
+        return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=False)
+
+    def _up(self, x):
+        return F.interpolate(x, size=(self.image_size,) * 2, mode="nearest-exact")
+
     def lowres(self, x0, t: int) -> torch.Tensor:
+        """The small image of step t (image_size / 2^t pixels a side)."""
         x = x0
-        for _ in range(t):
-            x = F.interpolate(x, scale_factor=0.5, mode="bicubic", align_corners=False, antialias=False)
-        return x
+        for s in range(1, t + 1):
+            small = self._down(x, s)
+            x = small if self.cascade == "halve" else self._up(small)
+        return x if t == 0 or self.cascade == "halve" else small
 
     def apply(self, x0, t, state=None):
         out = x0.clone()
-        x = x0
+        x = x0                                  # halve: the small image; official: the full-size x_{s-1}
         for s in range(1, int(t.max()) + 1):
-            x = F.interpolate(x, scale_factor=0.5, mode="bicubic", align_corners=False, antialias=False)
+            small = self._down(x, s)
+            x = small if self.cascade == "halve" else self._up(small)
             sel = t == s
             if bool(sel.any()):
-                out[sel] = F.interpolate(x[sel], size=(self.image_size,) * 2, mode="nearest-exact")
+                out[sel] = self._up(small[sel])
         return out
 
     def fit_prior(self, x_train, n_components: int = 1, seed: int = 0):

@@ -24,7 +24,7 @@ import torch
 from . import config
 from .data import LOADERS, ImageSet, load_dataset
 from .ddpm import NUM_CLASSES
-from .degradations import (MAX_T, check_T, Blur, Decolorization, Degradation, DegradationError, GaussianMask, Mixing, Snow,
+from .degradations import (MAX_T, SUPERRES_CASCADES, check_T, Blur, Decolorization, Degradation, DegradationError, GaussianMask, Mixing, Snow,
                            SuperResolution)
 from .objectives import EpsilonLoss, L1Restoration
 from .unet import Unet, build_unet
@@ -52,6 +52,7 @@ def chosen_T(T, published):
 
 BLUR_SIGMAS = ("auto", "published", "scaled")
 _BLUR_TASKS = ("deblur", "blurgen")       # their schedules take the factor k on the sigmas
+_SUPERRES_TASKS = ("superres", "superresgen")   # their schedules take the cascade
 _SCALED_FAMILIES = ("celeba", "afhq")     # "auto": the families whose blur schedules were published at 128 px
 
 
@@ -120,13 +121,13 @@ def _inpaintgen(fam, S, C, T, source):
     return GaussianMask(chosen_T(T, 750), C, S, kernel_std=0.05 * S / 128, initial=1, random_centre=False, fill="colour")
 
 
-def _superres(fam, S, C, T, source):
+def _superres(fam, S, C, T, source, cascade="halve"):
     smallest = 8 if fam in ("celeba", "afhq") and S >= 128 else 4
-    return SuperResolution(chosen_T(T, int(round(math.log2(S / smallest)))), C, S)
+    return SuperResolution(chosen_T(T, int(round(math.log2(S / smallest)))), C, S, cascade=cascade)
 
 
-def _superresgen(fam, S, C, T, source):
-    return SuperResolution(chosen_T(T, int(round(math.log2(S / 2)))), C, S)
+def _superresgen(fam, S, C, T, source, cascade="halve"):
+    return SuperResolution(chosen_T(T, int(round(math.log2(S / 2)))), C, S, cascade=cascade)
 
 
 def _snow(fam, S, C, T, source):
@@ -213,10 +214,12 @@ def get_task(name: str) -> Task:
 
 
 def build_degradation(task: str, dataset: str, image_size: int, channels: int, T: int | None = None,
-                      source: torch.Tensor | None = None, blur_sigmas: str = "auto") -> Degradation:
+                      source: torch.Tensor | None = None, blur_sigmas: str = "auto",
+                      superres_cascade: str = "halve") -> Degradation:
     """The paper's degradation for (task, dataset); ``T`` overrides the published number of steps
     (per-step schedules are truncated or extended by their formula); ``blur_sigmas``: how a blur
-    schedule published for 128 px is used at other sizes (:func:`blur_scale`)."""
+    schedule published for 128 px is used at other sizes (:func:`blur_scale`); ``superres_cascade``:
+    what each super-resolution step halves (:class:`degradations.SuperResolution`)."""
     spec = get_task(task)
     if spec.schedule is None:
         raise DegradationError(f"task {task!r} has no cold degradation (it is the {spec.kind} model)")
@@ -224,7 +227,8 @@ def build_degradation(task: str, dataset: str, image_size: int, channels: int, T
         check_T(T, f"{task} on {dataset}")    # before the schedule is built, which costs memory per level
     fam, S = family(dataset), int(image_size)
     k = blur_scale(task, fam, S, blur_sigmas)
-    D = spec.schedule(fam, S, int(channels), T, source, *((k,) if task in _BLUR_TASKS else ()))
+    extra = {"cascade": superres_cascade} if task in _SUPERRES_TASKS else {}
+    D = spec.schedule(fam, S, int(channels), T, source, *((k,) if task in _BLUR_TASKS else ()), **extra)
     if D is None:
         raise DegradationError(f"no published {task} schedule for dataset {dataset!r}")
     return D
@@ -234,7 +238,8 @@ def build_degradation(task: str, dataset: str, image_size: int, channels: int, T
 # per config: data, D, objective, network
 # What config validates and hashes with (config imports nothing of ours; see config.register).
 config.register(datasets=tuple(sorted(LOADERS)), tasks={name: t.datasets for name, t in TASKS.items()},
-                blur_sigmas=BLUR_SIGMAS, max_T=MAX_T, schedule_revision=schedule_revision)
+                blur_sigmas=BLUR_SIGMAS, superres_cascades=SUPERRES_CASCADES, max_T=MAX_T,
+                schedule_revision=schedule_revision)
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,7 +258,7 @@ def make_degradation(cfg, channels: int) -> Degradation:
         if source.shape[1] != channels:
             source = source.mean(1, keepdim=True) if channels == 1 else source.repeat(1, 3, 1, 1)
     return build_degradation(cfg.task, cfg.dataset, cfg.image_size, channels, T=cfg.T, source=source,
-                             blur_sigmas=cfg.blur_sigmas)
+                             blur_sigmas=cfg.blur_sigmas, superres_cascade=cfg.superres_cascade)
 
 
 def make_objective(cfg, channels: int):
