@@ -53,6 +53,19 @@ def to_display(x: torch.Tensor):
     return channels_last_array(to_unit(x))
 
 
+def _image_cell(ax, img, label: str | None = None, fontsize: int = 9) -> None:
+    """One image of a grid: no ticks or frame, [-1, 1] shown on [0, 1]; an empty cell when ``img`` is
+    None; ``label`` beside it (the first column's row label)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for s in ax.spines.values():
+        s.set_visible(False)
+    if img is not None:
+        ax.imshow(to_display(img), cmap="gray", vmin=0, vmax=1)
+    if label is not None:
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=fontsize)
+
+
 def image_rows(rows: dict, title: str | None = None, scale: float = 1.1, col_titles=None):
     """A grid with one labelled row per entry of ``rows`` (label -> (N, C, H, W) in [-1, 1])."""
     import matplotlib.pyplot as plt
@@ -61,14 +74,7 @@ def image_rows(rows: dict, title: str | None = None, scale: float = 1.1, col_tit
     for r, (label, imgs) in enumerate(rows.items()):
         for c in range(n):
             ax = axes[r][c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for s in ax.spines.values():
-                s.set_visible(False)
-            if c < imgs.shape[0]:
-                ax.imshow(to_display(imgs[c]), cmap="gray", vmin=0, vmax=1)
-            if c == 0:
-                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+            _image_cell(ax, imgs[c] if c < imgs.shape[0] else None, label if c == 0 else None)
             if r == 0 and col_titles is not None and c < len(col_titles):
                 ax.set_title(col_titles[c], fontsize=8)
     if title:
@@ -160,15 +166,8 @@ def restoration_panels(panels: dict, title: str, scale: float = 0.9):
         axes = sub.subplots(len(labels), n, squeeze=False)
         for r, label in enumerate(labels):
             for c in range(n):
-                ax = axes[r][c]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for s in ax.spines.values():
-                    s.set_visible(False)
-                if c < rows[label].shape[0]:
-                    ax.imshow(to_display(rows[label][c]), cmap="gray", vmin=0, vmax=1)
-                if c == 0:
-                    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+                img = rows[label][c] if c < rows[label].shape[0] else None
+                _image_cell(axes[r][c], img, label if c == 0 else None, fontsize=8)
         sub.suptitle(name, fontsize=9)
     fig.suptitle(title, fontsize=10, y=1.06)
     return fig
