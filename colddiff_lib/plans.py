@@ -38,9 +38,9 @@ class GenerationPlan:
 
 
 # Table 5 holds hot and blur generation (the paper's). The cpu profile adds generation from 2x2
-# images and from masks on MNIST, and compares with the MNIST test set, as its restoration tables
-# and issue #10 do (the paper's code does not state its reference set; smoke and paper use the
-# training split).
+# images and from masks on MNIST, and scores against the MNIST test set, as its restoration tables
+# do, so that one reference serves every cpu row (the paper's code does not state its reference
+# set; smoke and paper use the training split).
 GENERATION_PLANS = {
     "smoke": GenerationPlan(("hot", "blurgen"), "train", ("inpaintgen", "superresgen", "animorph"), "celeba-standin"),
     "cpu": GenerationPlan(("hot", "blurgen", "superresgen", "inpaintgen"), "test"),
