@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from .metrics import MetricsError, _to01, check_images
+from .common import to_unit
+from .metrics import MetricsError, check_images
 
 
 def nearest_indices(x: torch.Tensor, ref: torch.Tensor, k: int = 1, chunk: int = 256) -> torch.Tensor:
@@ -51,7 +52,7 @@ def nearest_sample_distance(x: torch.Tensor) -> torch.Tensor:
     check_images(x, "images for nearest_sample_distance", allow_uint8=True)
     if x.shape[0] < 2:
         raise MetricsError(f"need a set of at least 2 images (N, C, H, W), got shape {tuple(x.shape)}")
-    u = x.double() / 255 if x.dtype == torch.uint8 else _to01(x).double()
+    u = x.double() / 255 if x.dtype == torch.uint8 else to_unit(x).double()
     flat = u.flatten(1)
     d = torch.cdist(flat, flat, p=1) / flat.shape[1]
     d.fill_diagonal_(float("inf"))
