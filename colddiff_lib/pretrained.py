@@ -63,8 +63,12 @@ SHIPPED = [
     ModelSpec("inpaint-mnist-15212", "cpu", "inpaint", "mnist",
               overrides={"train_steps": 15212, "lr": 2e-4, "bf16": True},
               note="MNIST Gaussian-mask inpainting (Table 2), cpu profile, continued from `inpaint-mnist-8100` to "
-                   "15,212 steps on 2 CPU cores at a lower learning rate (2e-4) in bf16 autocast: the model of "
-                   "Table 2's MNIST rows"),
+                   "15,212 steps on 2 CPU cores at a lower learning rate (2e-4) in bf16 autocast"),
+    ModelSpec("inpaint-mnist-22151", "cpu", "inpaint", "mnist",
+              overrides={"train_steps": 22151, "lr": 5e-5, "bf16": True},
+              note="MNIST Gaussian-mask inpainting (Table 2), cpu profile, continued from `inpaint-mnist-15212`'s run "
+                   "to 22,151 steps on 2 CPU cores at a learning rate of 5e-5 in bf16 autocast: the model of Table 2's "
+                   "MNIST rows"),
     ModelSpec("deblur-fashion-mnist", "cpu", "deblur", "fashion-mnist",
               note="Fashion-MNIST deblurring (Table 1's MNIST settings on a second real dataset), cpu profile"),
     ModelSpec("superres-fashion-mnist", "cpu", "superres", "fashion-mnist",
