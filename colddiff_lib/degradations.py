@@ -365,20 +365,25 @@ class SuperResolution(Degradation):
     def _up(self, x):
         return F.interpolate(x, size=(self.image_size,) * 2, mode="nearest-exact")
 
-    def lowres(self, x0, t: int) -> torch.Tensor:
-        """The small image of step t (image_size / 2^t pixels a side)."""
+    def _smalls(self, x0, t_max: int):
+        """The small image of each step s = 1..t_max: halve keeps halving it, official takes the
+        full-size x_{s-1} down again."""
         x = x0
-        for s in range(1, t + 1):
+        for s in range(1, t_max + 1):
             small = self._down(x, s)
             x = small if self.cascade == "halve" else self._up(small)
-        return x if t == 0 or self.cascade == "halve" else small
+            yield s, small
+
+    def lowres(self, x0, t: int) -> torch.Tensor:
+        """The small image of step t (image_size / 2^t pixels a side)."""
+        out = x0
+        for _, out in self._smalls(x0, t):
+            pass
+        return out
 
     def apply(self, x0, t, state=None):
         out = x0.clone()
-        x = x0                                  # halve: the small image; official: the full-size x_{s-1}
-        for s in range(1, int(t.max()) + 1):
-            small = self._down(x, s)
-            x = small if self.cascade == "halve" else self._up(small)
+        for s, small in self._smalls(x0, int(t.max())):
             sel = t == s
             if bool(sel.any()):
                 out[sel] = self._up(small[sel])
