@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .config import real_dataset
 from .data import load_dataset
 from .io import atomic_write_text
 from .paths import REPO_ROOT
@@ -73,6 +74,9 @@ def card_text(spec: ModelSpec) -> str:
                   f"- It knows {spec.dataset} only: {cfg.image_size}x{cfg.image_size} {_looks(spec.dataset, ck['channels'])}",
                   "- From the fully degraded level (t = T) Direct can only return a conditional mean; Algorithm 2 "
                   "adds detail that is plausible, not necessarily the true image."]
+        if real_dataset(spec.dataset) != spec.dataset:
+            limits.append("- A STAND-IN: trained and measured on crops of a few bundled photographs (data.py), not on the "
+                          "paper's dataset; its numbers show the method working, not the paper's values.")
         if spec.profile == "smoke":
             limits.append("- Smoke scale: trained for minutes, for CI and workshops; its outputs are blurry.")
     return "\n".join(lines + ["", "## Limits", "", *limits, ""])

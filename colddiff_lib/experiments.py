@@ -4,10 +4,12 @@
   Sampled (Algorithm 2) and Direct (one application of R) on held-out test images;
 * :func:`metric_rows`          FID / SSIM / RMSE of each column, beside the paper's FID;
 * :func:`restoration_rows`     both, for one dataset of a table;
-* :func:`compare_algorithms`   Algorithm 1 vs Algorithm 2 on a trained model;
 * :func:`pretrained_examples`  the same steps with a shipped model (the cpu profile's MNIST models);
 * :func:`generate`, :func:`generation_rows`  Table 5: samples from the fully degraded state and their FID;
 * :func:`pretrained_samples`   the same with a shipped generation model (the cpu profile's MNIST models).
+
+The studies beside the tables (Algorithm 1 vs 2, the symmetry of blur generation, how varied the
+samples are) are in :mod:`colddiff_lib.analyses`.
 
 Every function that needs a trained network takes ``force`` (retrain from scratch).
 """
@@ -15,15 +17,14 @@ from __future__ import annotations
 
 import time
 
-import pandas as pd
 import torch
 
 from . import metrics, neighbours, precision as P, pretrained
 from .common import check_count, progress_flag, state_to
-from .config import Config, results_root
+from .config import Config
 from .data import DataError, fixed_subset
-from .reporting import LOOKUP, paper_value, table_row
-from .sampling import SAMPLERS, algorithm1, algorithm2, batched, direct
+from .reporting import LOOKUP, table_row
+from .sampling import SAMPLERS, algorithm2, batched, direct
 from .tasks import get_task, load_data, make_degradation
 from .training import CheckpointError, export_missing_weights, train_or_load
 
@@ -108,9 +109,9 @@ HEADLINE = (("deblur", "deblurring (Table 1)"), ("inpaint", "inpainting (Table 2
 
 def headline_models() -> tuple[tuple[str, str], ...]:
     """(model, what it does) for the headline figure: per task of :data:`HEADLINE`, the MNIST model
-    whose row the committed table holds (:func:`pretrained.real_data_models`), so that the figure
+    whose row the committed table holds (:func:`pretrained.cpu_models`), so that the figure
     and the results table beside it show the same model."""
-    return tuple((pretrained.real_data_models(task)[0], what) for task, what in HEADLINE)
+    return tuple((pretrained.cpu_models(task)[0], what) for task, what in HEADLINE)
 
 
 def headline_panels(n: int = 6, models=None) -> dict:
@@ -195,23 +196,6 @@ def restoration_rows(cfg: Config, table: int, n_eval: int | None = None, keep: i
     return rows, images
 
 
-def compare_algorithms(cfg: Config, n_eval: int = 64, t_start: int | None = None, force: bool = False) -> pd.DataFrame:
-    """Algorithm 1 vs Algorithm 2 (and Direct) on one trained model: RMSE and SSIM vs x0."""
-    model, _ = model_for(cfg, force=force)
-    sub = fixed_subset(load_data(cfg, "test"), n_eval, seed=cfg.seed)
-    x0 = sub.all()
-    D = make_degradation(cfg, sub.channels)
-    state = D.sample_state(len(sub), torch.Generator().manual_seed(cfg.seed + 1))
-    t = t_start or D.T
-    xt = D(x0, t, state)
-    R = P.restorer(model)
-    out = []
-    for name, fn in (("Degraded", None), ("Direct", direct), ("Algorithm 1", algorithm1), ("Algorithm 2", algorithm2)):
-        x = xt if fn is None else fn(R, D, xt, state, t_start=t)
-        out.append({"method": name, "RMSE": round(metrics.rmse(x, x0), 4), "SSIM": round(metrics.ssim(x, x0), 4)})
-    return pd.DataFrame(out)
-
-
 # --------------------------------------------------------------------------------------------
 # Table 5: generation
 # --------------------------------------------------------------------------------------------
@@ -276,69 +260,6 @@ def pretrained_samples(name: str, variant: str, n: int = 8, seed: int = 0):
     about = (f"{name}: {variant}, profile {info['config'].profile}, {info['step']} training steps"
              + (f", FID {m[variant + ' FID']:.1f} at N = {m['N']}" if f"{variant} FID" in m else ""))
     return {"x_T": x_T, "sample": x}, about
-
-
-def symmetry_sensitivity(name: str = "blurgen-mnist", offsets=(0.0, 0.0, 1e-6, 1e-3), seed: int = 0):
-    """Perfect-symmetry blur generation from flat images whose grey levels differ by ``offsets``.
-
-    One flat x_T is drawn from the model's GMM prior (perfect symmetry: no noise); row i starts
-    from x_T + offsets[i], a flat image again, and runs Algorithm 2 like the Table 5 sampler.
-    Returns ({"x_T", "sample"}, mean |sample_i - sample_0| per row, a line naming the model), or
-    (None, None, how to get the weights).  Equal offsets must give equal samples (the sampler is
-    deterministic); how far apart tiny offsets land says whether a flat start can collapse."""
-    try:
-        model, info = pretrained.load(name)
-    except CheckpointError as e:
-        return None, None, str(e)
-    cfg = info["config"]
-    sampler_name, prior_kw = get_task(cfg.task).variant("perfect symmetry")
-    D = fitted_degradation(cfg)
-    x_T, state = D.prior(1, torch.Generator().manual_seed(seed), **prior_kw)
-    level = float(x_T.mean())                                               # the GMM draw's grey level
-    x_T = x_T + torch.tensor(offsets, dtype=x_T.dtype).view(-1, 1, 1, 1)   # still flat images
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        x = SAMPLERS[sampler_name](P.restorer(model), D, x_T.to(device), state).clamp(-1, 1).cpu()
-    diff = (x - x[:1]).abs().mean(dim=(1, 2, 3))
-    about = f"{name}: perfect symmetry from one GMM draw (grey level {level:+.6f}) plus offsets"
-    return {"x_T": x_T, "sample": x}, diff, about
-
-
-def figure21_samples(results_dir=None) -> list[tuple[str, str, torch.Tensor, float | None]]:
-    """The cpu profile's saved MNIST Figure 21 samples (``results/gpu/figure21-<task>.npz``: the first
-    400 of each N = 10,000 Table 5 row, uint8) as (generator, variant, samples in [-1, 1], the row's
-    FID from ``results/cpu/tables/table5.csv`` or None); empty when the files are not there."""
-    import numpy as np
-    root = results_root(results_dir)
-    t5 = root / "cpu" / "tables" / "table5.csv"
-    fids = pd.read_csv(t5).set_index("column")["FID"].to_dict() if t5.exists() else {}
-    out = []
-    for f in sorted((root / "gpu").glob("figure21-*.npz")):
-        task = f.stem.split("-", 1)[1]
-        with np.load(f) as z:
-            for key in z.files:
-                variant = key.replace("_", " ")
-                x = torch.from_numpy(z[key]).float() / 127.5 - 1
-                out.append((task, variant, x, fids.get(f"{get_task(task).label}: {variant}")))
-    return out
-
-
-def sample_spread(results_dir=None, near: float = 0.01) -> pd.DataFrame | None:
-    """How varied the cpu profile's saved MNIST Table 5 samples are: the first 400 of each row, as the
-    GPU campaign saved them for Figure 21 (``results/gpu/figure21-<task>.npz``, uint8).  Per variant,
-    the median distance from a sample to its nearest other sample (:func:`neighbours.nearest_sample_distance`,
-    mean absolute pixel difference on [0, 1]) and the share of samples with a near-copy (closer than
-    ``near``).  None when no such file is there."""
-    import numpy as np
-    rows = []
-    for f in sorted((results_root(results_dir) / "gpu").glob("figure21-*.npz")):
-        with np.load(f) as z:
-            for key in z.files:
-                d = neighbours.nearest_sample_distance(torch.from_numpy(z[key]))
-                rows.append({"generator": f.stem.split("-", 1)[1], "variant": key.replace("_", " "), "N": len(d),
-                             "median nearest distance": round(float(d.median()), 4),
-                             "share with a near-copy": round(float((d < near).double().mean()), 3)})
-    return pd.DataFrame(rows) if rows else None
 
 
 def generation_rows(cfg: Config, variants, n: int | None = None, table: int = 5, reference_split: str = "train",

@@ -73,6 +73,13 @@ SHIPPED = [
               note="Fashion-MNIST deblurring (Table 1's MNIST settings on a second real dataset), cpu profile"),
     ModelSpec("superres-fashion-mnist", "cpu", "superres", "fashion-mnist",
               note="Fashion-MNIST 8x super-resolution (Table 3's MNIST settings on a second real dataset), cpu profile"),
+    # the colour-only tables have no real data offline: cpu-scale models on a labelled stand-in
+    ModelSpec("snow-cifar10-standin", "cpu", "snow", "cifar10-standin",
+              note="Desnowification (Table 4) on the labelled STAND-IN for CIFAR-10 (crops of scikit-image / "
+                   "scikit-learn sample photographs), cpu profile"),
+    ModelSpec("decolor-cifar10-standin", "cpu", "decolor", "cifar10-standin",
+              note="Colourisation (Section 4.5) on the labelled STAND-IN for CIFAR-10 (crops of scikit-image / "
+                   "scikit-learn sample photographs), cpu profile"),
     *[ModelSpec(f"{task}-mnist", "cpu", task, "mnist",
                 note=f"MNIST {what} ({where}), cpu profile; trained on an H100 in the GPU campaign with the "
                      "cpu profile's settings")
@@ -112,11 +119,11 @@ def specs(results_dir=None) -> dict[str, ModelSpec]:
     return out
 
 
-def real_data_models(task: str) -> list[str]:
-    """The shipped cpu-profile models of a restoration task on real data, one per dataset (MNIST
-    first, then Fashion-MNIST where one is shipped): the one whose row the committed table holds
-    (a longer-trained model once it has been measured), else the profile's own.  What notebooks
-    03-05 lead with."""
+def cpu_models(task: str) -> list[str]:
+    """The shipped cpu-profile models of a restoration task, one per dataset in the order shipped
+    (MNIST first, then Fashion-MNIST where one is shipped; a colour-only task's labelled stand-in):
+    the one whose row the committed table holds (a longer-trained model once it has been measured),
+    else the profile's own.  What notebooks 03-06 and 08 lead with."""
     ours = [s for s in SHIPPED if s.profile == "cpu" and s.task == task and not s.tag]
     out = []
     for ds in dict.fromkeys(s.dataset for s in ours):

@@ -258,16 +258,16 @@ def test_symmetry_sensitivity_is_algorithm2_from_offset_flat_starts(monkeypatch)
     GMM prior fitted by hand, plus the offsets, then Algorithm 2 by hand; equal offsets give the same
     sample (up to the float rounding of a batch row: oneDNN need not give two rows of one batch
     bit-equal results).  What the trained model does with tiny offsets is asserted in notebook 07."""
-    from colddiff_lib import experiments, sampling
+    from colddiff_lib import analyses, sampling
     from colddiff_lib.tasks import load_data
     cfg = pretrained.get_spec("blurgen-mnist").config()
     net = _FixedNet()
     D = build_degradation("blurgen", "mnist", 32, 1)
     D.fit_prior(load_data(cfg, "train").all())
     monkeypatch.setattr(pretrained, "load", lambda name, **kw: (net, {"config": cfg}))
-    monkeypatch.setattr(experiments, "fitted_degradation", lambda c: D)
+    monkeypatch.setattr(analyses, "fitted_degradation", lambda c: D)
     offsets = (0.3, 0.3, 0.301, 0.0)                                       # row 0 need not be the GMM draw
-    imgs, diff, about = experiments.symmetry_sensitivity("blurgen-mnist", offsets=offsets, seed=3)
+    imgs, diff, about = analyses.symmetry_sensitivity("blurgen-mnist", offsets=offsets, seed=3)
     flat, _ = D.prior(1, torch.Generator().manual_seed(3), noise_std=0.0)
     x_T = torch.cat([flat + o for o in offsets])
     with torch.no_grad():
@@ -280,7 +280,7 @@ def test_symmetry_sensitivity_is_algorithm2_from_offset_flat_starts(monkeypatch)
     assert about.startswith(f"blurgen-mnist: perfect symmetry from one GMM draw (grey level {float(flat.mean()):+.6f})")
     monkeypatch.undo()
     monkeypatch.setattr(pretrained.ModelSpec, "weights", lambda self: pretrained.Path("/nonexistent/w.pt"))
-    none, no_diff, how = experiments.symmetry_sensitivity("blurgen-mnist")
+    none, no_diff, how = analyses.symmetry_sensitivity("blurgen-mnist")
     assert none is None and no_diff is None and "train it: python -m colddiff_lib train --profile cpu --task blurgen" in how
 
 
@@ -299,20 +299,20 @@ def test_pretrained_examples_without_the_optional_dataset_say_how_to_get_it(monk
 def test_sample_spread_reads_the_saved_figure21_samples(tmp_path):
     """Notebook 07's collapse check: one row per saved variant, from the npz files the GPU campaign writes."""
     import numpy as np
-    from colddiff_lib import experiments, neighbours
+    from colddiff_lib import analyses, neighbours
     g = np.random.default_rng(0)
     varied = g.integers(0, 256, (6, 1, 4, 4), dtype=np.uint8)
     same = np.repeat(varied[:1], 6, axis=0)
     (tmp_path / "gpu").mkdir()
     np.savez(tmp_path / "gpu" / "figure21-blurgen.npz", perfect_symmetry=varied, broken_symmetry=same)
     np.savez(tmp_path / "gpu" / "figure21-inpaintgen.npz", sample=same)
-    df = experiments.sample_spread(tmp_path)
+    df = analyses.sample_spread(tmp_path)
     assert list(zip(df.generator, df.variant)) == [("blurgen", "perfect symmetry"), ("blurgen", "broken symmetry"),
                                                     ("inpaintgen", "sample")]
     want = float(neighbours.nearest_sample_distance(torch.from_numpy(varied)).median())
     assert df["median nearest distance"].tolist() == [round(want, 4), 0.0, 0.0] and want > 0.1
     assert df["share with a near-copy"].tolist() == [0.0, 1.0, 1.0] and set(df.N) == {6}
-    assert experiments.sample_spread(tmp_path / "none") is None
+    assert analyses.sample_spread(tmp_path / "none") is None
 
 
 def _card_rows(text):
@@ -385,7 +385,7 @@ def test_notebooks_lead_with_the_model_the_committed_table_measured():
     headline = dict(experiments.headline_models())
     for task, table in (("deblur", 1), ("inpaint", 2), ("superres", 3)):
         df = pd.read_csv(get_config("cpu").results_path / "tables" / f"table{table}.csv")
-        names = pretrained.real_data_models(task)
+        names = pretrained.cpu_models(task)
         datasets = [pretrained.get_spec(n).dataset for n in names]
         assert names and datasets[0] == "mnist" and len(set(datasets)) == len(datasets), names
         assert names[0] in headline, (names[0], headline)
@@ -393,3 +393,19 @@ def test_notebooks_lead_with_the_model_the_committed_table_measured():
             rows = df[df.dataset == ds]
             if len(rows):
                 assert int(rows["train steps"].iloc[0]) == pretrained.get_spec(name).config().train_steps, name
+
+
+def test_colour_tables_lead_with_their_labelled_stand_in_models():
+    """Tables 4 and 8 have no real data offline: notebooks 06 and 08 lead with the cpu-scale model on
+    the CIFAR-10 stand-in, whose committed row (the whole stand-in test split) is that model's, and
+    whose card says it is a stand-in."""
+    import pandas as pd
+    for task, table in (("snow", 4), ("decolor", 8)):
+        names = pretrained.cpu_models(task)
+        assert names == [f"{task}-cifar10-standin"], names
+        spec = pretrained.get_spec(names[0])
+        assert spec.weights().exists() and "STAND-IN" in spec.card().read_text()
+        df = pd.read_csv(get_config("cpu").results_path / "tables" / f"table{table}.csv")
+        rows = df[df.dataset == "cifar10-standin"]
+        assert list(rows.column) == ["Degraded", "Sampled", "Direct"], rows
+        assert set(rows["train steps"]) == {spec.config().train_steps} and set(rows.N) == {1000}

@@ -140,7 +140,7 @@ LAYERS = (
     ("tasks", {"tasks", "plans"}),
     ("training", {"training"}),
     ("evaluation", {"metrics", "neighbours", "reporting", "plotting", "pretrained", "cards"}),
-    ("runs", {"experiments", "restore"}),
+    ("runs", {"experiments", "analyses", "restore"}),
     ("entry", {"__main__", "__init__"}),
 )
 
