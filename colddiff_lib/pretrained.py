@@ -69,6 +69,11 @@ SHIPPED = [
               note="MNIST Gaussian-mask inpainting (Table 2), cpu profile, continued from `inpaint-mnist-15212`'s run "
                    "to 22,151 steps on 2 CPU cores at a learning rate of 5e-5 in bf16 autocast: the model of Table 2's "
                    "MNIST rows"),
+    ModelSpec("superres-mnist-9570", "cpu", "superres", "mnist",
+              overrides={"train_steps": 9570, "lr": 5e-5, "bf16": True},
+              note="MNIST 8x super-resolution (Table 3), cpu profile, continued from `superres-mnist` on 2 CPU cores in "
+                   "bf16 autocast, at a learning rate of 2e-4 to 7,838 steps, then 5e-5 to 9,570; its N = 10,000 row is "
+                   "not measured yet"),
     ModelSpec("deblur-fashion-mnist", "cpu", "deblur", "fashion-mnist",
               note="Fashion-MNIST deblurring (Table 1's MNIST settings on a second real dataset), cpu profile"),
     ModelSpec("superres-fashion-mnist", "cpu", "superres", "fashion-mnist",
