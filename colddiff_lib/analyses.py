@@ -16,7 +16,6 @@ from .data import fixed_subset
 from .experiments import fitted_degradation, model_for
 from .sampling import SAMPLERS, algorithm1, algorithm2, direct
 from .tasks import get_task, load_data, make_degradation
-from .training import CheckpointError
 
 
 def compare_algorithms(cfg: Config, n_eval: int = 64, t_start: int | None = None, force: bool = False) -> pd.DataFrame:
@@ -41,13 +40,10 @@ def symmetry_sensitivity(name: str = "blurgen-mnist", offsets=(0.0, 0.0, 1e-6, 1
 
     One flat x_T is drawn from the model's GMM prior (perfect symmetry: no noise); row i starts
     from x_T + offsets[i], a flat image again, and runs Algorithm 2 like the Table 5 sampler.
-    Returns ({"x_T", "sample"}, mean |sample_i - sample_0| per row, a line naming the model), or
-    (None, None, how to get the weights).  Equal offsets must give equal samples (the sampler is
+    Returns ({"x_T", "sample"}, mean |sample_i - sample_0| per row, a line naming the model); raises
+    CheckpointError without the weights.  Equal offsets must give equal samples (the sampler is
     deterministic); how far apart tiny offsets land says whether a flat start can collapse."""
-    try:
-        model, info = pretrained.load(name)
-    except CheckpointError as e:
-        return None, None, str(e)
+    model, info = pretrained.load(name)
     cfg = info["config"]
     sampler_name, prior_kw = get_task(cfg.task).variant("perfect symmetry")
     D = fitted_degradation(cfg)

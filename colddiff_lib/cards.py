@@ -12,7 +12,7 @@ from .io import atomic_write_text
 from .paths import REPO_ROOT
 from .pretrained import SHIPPED, ModelSpec, table_metrics
 from .tasks import get_task
-from .training import load_checkpoint
+from .trainer import load_checkpoint
 
 UNKNOWN_SOURCE = "(dataset not available here)"
 NOT_MEASURED = "No table row has been measured for this exact model yet."

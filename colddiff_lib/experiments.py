@@ -26,7 +26,7 @@ from .data import DataError, fixed_subset
 from .reporting import LOOKUP, table_row
 from .sampling import SAMPLERS, algorithm2, batched, direct
 from .tasks import get_task, load_data, make_degradation
-from .training import CheckpointError, export_missing_weights, train_or_load
+from .training import export_missing_weights, train_or_load
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,21 +82,15 @@ def degrade_and_restore(cfg: Config, model, n: int, progress: bool | None = None
 def pretrained_examples(name: str, n: int = 8, lookup: bool = False):
     """A shipped model (e.g. the cpu profile's ``deblur-mnist``) on ``n`` held-out test images, by the
     steps of :func:`degrade_and_restore`: ({"Original", "Degraded", "Sampled", "Direct"}, a line saying
-    which model and its measured row), or (None, how to get the weights or the data) when either is
-    not here (Fashion-MNIST is optional: ``make fashion-mnist``).  ``lookup``: add the row "Nearest
-    training image" (:func:`nearest_training_image`, no network), for a deterministic degradation."""
-    try:
-        model, info = pretrained.load(name)
-        x0, outs, _, D = degrade_and_restore(info["config"], model, n, progress=False)
-        if lookup:
-            train = load_data(info["config"], "train").all()
-            outs[LOOKUP] = nearest_training_image(D, outs["Degraded"], train)[0]
-    except CheckpointError as e:                       # no weights
-        return None, f"{name}: {e}"
-    except DataError:                                  # an optional dataset not installed (no machine's path shown)
-        ds = pretrained.get_spec(name).dataset
-        how = " (make fashion-mnist)" if ds == "fashion-mnist" else ""
-        return None, f"{name}: not shown, its data ({ds}) is not installed here{how}"
+    which model and its measured row).  Raises CheckpointError without its weights and DataError
+    without its dataset (:func:`pretrained.unavailable` says which beforehand; Fashion-MNIST is
+    optional: ``make fashion-mnist``).  ``lookup``: add the row "Nearest training image"
+    (:func:`nearest_training_image`, no network), for a deterministic degradation."""
+    model, info = pretrained.load(name)
+    x0, outs, _, D = degrade_and_restore(info["config"], model, n, progress=False)
+    if lookup:
+        train = load_data(info["config"], "train").all()
+        outs[LOOKUP] = nearest_training_image(D, outs["Degraded"], train)[0]
     m = info["metrics"]
     about = (f"{name}: profile {info['config'].profile}, {info['step']} training steps"
              + (f", Sampled FID {m['Sampled FID']:.1f} at N = {m['N']}" if "Sampled FID" in m else ""))
@@ -120,8 +114,6 @@ def headline_panels(n: int = 6, models=None) -> dict:
     panels = {}
     for name, what in (models or headline_models()):
         rows, about = pretrained_examples(name, n=n)
-        if rows is None:
-            raise CheckpointError(about)
         fid = about.split(", ")[-1] if "Sampled FID" in about else "not yet measured"
         panels[f"{what}: {fid}"] = {"original": rows["Original"], "x_T = D(x0, T)": rows["Degraded"],
                                    "Algorithm 2": rows["Sampled"], "Direct R(x_T, T)": rows["Direct"]}
@@ -250,11 +242,8 @@ def generate(cfg: Config, n: int, variant: str, seed: int = 0, progress: bool | 
 
 def pretrained_samples(name: str, variant: str, n: int = 8, seed: int = 0):
     """A shipped generation model (e.g. the cpu profile's ``blurgen-mnist``): ({"x_T", "sample"}, a line
-    saying which model and its measured Table 5 FID), or (None, how to get the weights)."""
-    try:
-        model, info = pretrained.load(name)
-    except CheckpointError as e:
-        return None, str(e)
+    saying which model and its measured Table 5 FID).  Raises CheckpointError without its weights."""
+    model, info = pretrained.load(name)
     x, x_T = _sample_from_prior(info["config"], model, n, variant, seed, progress=False)
     m = info["metrics"]
     about = (f"{name}: {variant}, profile {info['config'].profile}, {info['step']} training steps"

@@ -1,7 +1,7 @@
 """Training objectives, one signature: ``loss = objective(net, x0, t, state, y)``.
 
 The randomness of a step (t and the degradation's per-image state) is drawn by ``draw(x0, gen)``
-for the whole global batch x0; the training loop (:func:`colddiff_lib.training.train`) then hands
+for the whole global batch x0; the training loop (:func:`colddiff_lib.trainer.fit`) then hands
 each process its slice, so these functions never see ranks or generators.
 
 * :class:`L1Restoration`  the paper's loss: t ~ U{1..T}, x_t = D(x0, t), | R(x_t, t) - x0 |_1;

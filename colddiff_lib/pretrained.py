@@ -22,9 +22,10 @@ import pandas as pd
 import torch
 
 from .config import Config, get_config, results_root
+from .data import installed
 from .io import atomic_write_text
 from .tasks import get_task
-from .training import CheckpointError, load_checkpoint, model_from_checkpoint
+from .training import CheckpointError, float_weights, load_checkpoint, model_from_checkpoint
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,8 @@ SHIPPED = [
     ModelSpec("superres-mnist-9570", "cpu", "superres", "mnist",
               overrides={"train_steps": 9570, "lr": 5e-5, "bf16": True},
               note="MNIST 8x super-resolution (Table 3), cpu profile, continued from `superres-mnist` on 2 CPU cores in "
-                   "bf16 autocast, at a learning rate of 2e-4 to 7,838 steps, then 5e-5 to 9,570; its N = 10,000 row is "
-                   "not measured yet"),
+                   "bf16 autocast, at a learning rate of 2e-4 to 7,838 steps, then 5e-5 to 9,570: the model of Table 3's "
+                   "MNIST rows"),
     ModelSpec("deblur-fashion-mnist", "cpu", "deblur", "fashion-mnist",
               note="Fashion-MNIST deblurring (Table 1's MNIST settings on a second real dataset), cpu profile"),
     ModelSpec("superres-fashion-mnist", "cpu", "superres", "fashion-mnist",
@@ -197,17 +198,34 @@ def load(name: str, device=None, results_dir=None, channels_last: bool = False):
     cfg = spec.config()
     path = spec.weights()
     if not path.exists():
-        how = ("train it: python -m colddiff_lib train --profile {p} --task {t} --dataset {d}"
-               .format(p=spec.profile, t=spec.task, d=spec.dataset) + (f" --tag {spec.tag}" if spec.tag else "")
-               + ", then export its weights (make reproduce does both)")
-        raise CheckpointError(f"model {name!r} has no weights at {path}; {how}")
+        raise CheckpointError(f"model {name!r} has no weights at {path}; {_how_to_train(spec)}")
     ck = load_checkpoint(path, cfg)
-    ck = {**ck, "ema": {k: v.float() if v.is_floating_point() else v for k, v in ck["ema"].items()}}
+    ck = {**ck, "ema": float_weights(ck["ema"])}
     model = model_from_checkpoint(ck, cfg, device, channels_last=channels_last)
     info = {"name": name, "spec": spec, "config": cfg, "weights": path, "config_hash": cfg.hash,
             "step": ck["step"], "wall_s": ck.get("wall_s"), "channels": int(ck["channels"]),
             "metrics": table_metrics(spec)}
     return model, info
+
+
+def _how_to_train(spec: ModelSpec) -> str:
+    return ("train it: python -m colddiff_lib train --profile {p} --task {t} --dataset {d}"
+            .format(p=spec.profile, t=spec.task, d=spec.dataset) + (f" --tag {spec.tag}" if spec.tag else "")
+            + ", then export its weights (make reproduce does both)")
+
+
+def unavailable(name: str, results_dir=None) -> str | None:
+    """Why the named model cannot be run on this machine, in one line that names the fix, or None
+    when it can: its weights are missing, or its dataset is not installed (Fashion-MNIST is
+    optional).  Notebooks ask this before showing a model; :func:`load` and the demos of
+    :mod:`colddiff_lib.experiments` raise instead.  No machine's path is printed."""
+    spec = get_spec(name, results_dir)
+    if not spec.weights().exists():
+        return f"{name}: not shown, it has no weights here; {_how_to_train(spec)}"
+    if not installed(spec.dataset):
+        how = " (make fashion-mnist)" if spec.dataset == "fashion-mnist" else ""
+        return f"{name}: not shown, its data ({spec.dataset}) is not installed here{how}"
+    return None
 
 
 def register(name: str, checkpoint: str | Path, profile: str, task: str, dataset: str, tag: str = "",

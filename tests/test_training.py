@@ -6,8 +6,9 @@ import torch
 from colddiff_lib.config import get_config
 from colddiff_lib.data import load_dataset
 from colddiff_lib.io import atomic_write
+from colddiff_lib.trainer import shorter_run
 from colddiff_lib.training import (CheckpointError, export_missing_weights, export_weights, load_checkpoint,
-                                   shorter_run, train, train_or_load, warm_start)
+                                   train, train_or_load, warm_start)
 
 TINY = dict(unet_dim=8, dim_mults=(1, 2), attn_heads=1, attn_dim_head=8, batch_size=4, grad_accum=2,
             ema_every=1, ema_start=3, ema_decay=0.9, lr=1e-3, image_size=16, progress=False)
