@@ -27,7 +27,7 @@ def savefig(fig, name: str, cfg: Config, dpi: int = 150) -> Path:
 
 
 PROFILE_CAPTIONS = {
-    "smoke": "smoke profile: a 200-step plumbing model; its numbers are not results (the cpu-profile figures are)",
+    "smoke": "smoke profile: a 200-step plumbing model, too small to show the paper's claim (the cpu-profile figures show it)",
     "cpu": "cpu profile: a 1.8M-parameter U-Net trained on 2 CPU cores",
     "paper": "paper profile: the published settings",
 }

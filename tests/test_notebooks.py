@@ -41,3 +41,24 @@ def test_parameters_kernel_and_imports(path):
         body = "\n".join(l for l in source(c).splitlines() if not l.startswith("%"))
         ast.parse(body)
         assert len(source(c).splitlines()) <= 25, f"{path.name}: a cell of {len(source(c).splitlines())} lines"
+
+
+TABLE_NOTEBOOKS = ("03_deblurring", "04_inpainting", "05_super_resolution", "06_snowification", "07_generation",
+                   "08_decolorization")
+
+
+@pytest.mark.parametrize("stem", TABLE_NOTEBOOKS)
+def test_table_notebooks_open_on_the_shipped_real_data_models(stem):
+    """Issue #32: a table's notebook opens on the cpu profile's shipped models (section 1: their figure,
+    the committed N = 10,000 rows and the claims; its first figure is theirs); the run with the notebook's own profile, the smoke
+    profile's plumbing when committed, comes second."""
+    cs = cells(NB_DIR / f"{stem}.ipynb")
+    setup = next(i for i, c in enumerate(cs) if "RUN = config.get_config" in source(c))
+    first = next(source(c) for c in cs[setup + 1:] if c["cell_type"] == "code" and "plotting." in source(c))
+    assert re.search(r"pretrained\.cpu_models|experiments\.pretrained_samples", first), first[:200]
+    heads = [line for c in cs if c["cell_type"] == "markdown" for line in source(c).splitlines() if line.startswith("## ")]
+    assert heads[0].startswith("## 1."), heads
+    assert heads[1].startswith("## 2. Step by step"), heads
+    committed = next(i for i, c in enumerate(cs) if "committed_claims(" in source(c))
+    own = next(i for i, c in enumerate(cs) if re.search(r"training\.train_or_load\(|experiments\.generation_rows\(", source(c)))
+    assert committed < own, "the committed rows come before this run's own"
