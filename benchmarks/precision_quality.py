@@ -28,7 +28,7 @@ from colddiff_lib.sampling import algorithm2, batched, direct
 from colddiff_lib.tasks import make_degradation
 
 
-def measure(name: str, n: int, n_sampled_fp32: int, n_sampled: int | None = None) -> pd.DataFrame:
+def measure(name: str, n: int, n_sampled_fp32: int, n_sampled: int | None = None, bootstrap: int = 0) -> pd.DataFrame:
     model, info = pretrained.load(name, channels_last=True)
     cfg = info["config"]
     x0, test = test_images(cfg, n)
@@ -39,13 +39,15 @@ def measure(name: str, n: int, n_sampled_fp32: int, n_sampled: int | None = None
     xT, state = fully_degrade(cfg, D, x0)                       # x_T = D(x0, T), the tables' seeded state
     ref = metrics.reference_features(test, n, seed=cfg.seed, progress=cfg.progress)   # x0's features, in order
     runs = [("Direct", "bf16", n), ("Sampled", "bf16", ns)] + ([("Direct", "fp32", m), ("Sampled", "fp32", m)] if m else [])
-    outs, rows = {}, []
+    outs, feats, rows = {}, {}, []
 
     def row(column, prec, x, k, s):
-        f = metrics.extract_features(x, progress=cfg.progress)
+        f = feats[column, prec, k] = metrics.extract_features(x, progress=cfg.progress)
         rows.append({"model": name, "train steps": info["step"], "column": column, "precision": prec, "N": k,
                      "FID": round(metrics.fid_from_features(f, ref[:k]), 4), "SSIM": round(metrics.ssim(x, x0[:k]), 4),
-                     "RMSE": round(metrics.rmse(x, x0[:k]), 4), "sampling s": s})
+                     "RMSE": round(metrics.rmse(x, x0[:k]), 4), "sampling s": s,
+                     # how much FID moves with the draw of the k images: the noise a precision's shift is read against
+                     "FID bootstrap sd": round(metrics.fid_bootstrap_sd(f, ref[:k], bootstrap), 4) if bootstrap else None})
         print(rows[-1], flush=True)
 
     for column, prec, k in runs:
@@ -73,7 +75,7 @@ def measure(name: str, n: int, n_sampled_fp32: int, n_sampled: int | None = None
     xs = outs["Sampled", "fp32"]
     with P.autocast("bf16"):
         f16, r16 = metrics.extract_features(xs), metrics.extract_features(x0[:m])
-    f32 = metrics.extract_features(xs)
+    f32 = feats["Sampled", "fp32", m]                    # the same images' fp32 features, computed above
     rows.append({"model": name, "train steps": info["step"], "column": "Sampled (fp32), FID features in bf16",
                  "precision": "fp32", "N": m, "FID": round(metrics.fid_from_features(f16, r16), 4),
                  "SSIM": None, "RMSE": None, "sampling s": None,
@@ -89,14 +91,17 @@ def main(argv=None):
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--n-sampled", type=int, default=None, help="Algorithm 2 in bf16 on this many (default --n)")
     p.add_argument("--n-sampled-fp32", type=int, default=1000, help="fp32 beside bf16 on this many (0: bf16 rows only)")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                   help="also FID's standard deviation over B bootstrap resamples of the images (its noise)")
     p.add_argument("--out", required=True, help="output path without suffix (writes .csv and .md)")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
-    df = measure(a.model, a.n, a.n_sampled_fp32, a.n_sampled)
+    df = measure(a.model, a.n, a.n_sampled_fp32, a.n_sampled, a.bootstrap)
     wall = time.perf_counter() - t0
     atomic_write_text(f"{a.out}.csv", df.to_csv(index=False))
     cmd = (f"python -m benchmarks.precision_quality --model {a.model} --n {a.n} "
-           + (f"--n-sampled {a.n_sampled} " if a.n_sampled else "") + f"--n-sampled-fp32 {a.n_sampled_fp32} --out {a.out}")
+           + (f"--n-sampled {a.n_sampled} " if a.n_sampled else "") + f"--n-sampled-fp32 {a.n_sampled_fp32} " + (f"--bootstrap {a.bootstrap} " if a.bootstrap else "")
+           + f"--out {a.out}")
     md = (f"# bf16 vs fp32 sampling: `{a.model}`\n\n    {cmd}\n\n"
           f"{df.drop(columns=['cpu', 'flags', 'threads']).to_markdown(index=False)}\n\n"
           f"Measured on {df['cpu'].iloc[0]} ({df['flags'].iloc[0]}), {df['threads'].iloc[0]} threads, in {wall:.0f} s. "

@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("--model", default="deblur-mnist", help="a name from `python -m colddiff_lib models`")
     rs.add_argument("--sampler", default="algorithm2", help="direct, algorithm1 or algorithm2")
     rs.add_argument("--t", type=float, default=None, help="the degradation level of the input (default T)")
+    rs.add_argument("--stride", type=int, default=1, help="algorithm2 visiting every k-th level: about t/k network "
+                    "calls instead of t (beyond the paper; 1, the default, is the paper's sampler)")
     rs.add_argument("--seed", type=int, default=0, help="random masks/snow: use the seed the image was degraded with")
     dg = sub.add_parser("degrade", help="apply D(x0, t) to your own image(s)")
     dg.add_argument("inputs", nargs="+")
@@ -167,7 +169,8 @@ def _cmd_restore(a) -> None:
     t = None if a.t is None else (int(a.t) if float(a.t).is_integer() else a.t)
     try:
         if a.cmd == "restore":
-            recs = restore_files(a.inputs, a.output, model=a.model, sampler=a.sampler, t=t, seed=a.seed)
+            recs = restore_files(a.inputs, a.output, model=a.model, sampler=a.sampler, t=t, seed=a.seed,
+                                 stride=a.stride)
         else:
             recs = degrade_files(a.inputs, a.output, task=a.task, dataset=a.dataset, t=t,
                                  image_size=a.image_size, seed=a.seed)

@@ -215,16 +215,18 @@ def fitted_degradation(cfg: Config):
 fitted_degradation.cache_clear = _PRIORS.clear
 
 
-def _sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, progress: bool | None = None,
-                       batch_size: int = 128, precision: str = "fp32"):
-    """x_T drawn from the task's prior (fitted on the training set), then the variant's sampler: (x, x_T)."""
+def sample_from_prior(cfg: Config, model, n: int, variant: str, seed: int = 0, progress: bool | None = None,
+                       batch_size: int = 128, precision: str = "fp32", stride: int = 1):
+    """x_T drawn from the task's prior (fitted on the training set), then the variant's sampler: (x, x_T).
+    ``stride=k`` visits every k-th level (beyond the paper; 1 is the paper's sampler)."""
     sampler_name, prior_kw = get_task(cfg.task).variant(variant)
     progress = progress_flag(progress, cfg)
     D = fitted_degradation(cfg)
     x_T, state = D.prior(n, torch.Generator().manual_seed(seed), **prior_kw)
     device = next(model.parameters()).device                      # the prior is drawn on the CPU
     x_T, state = x_T.to(device), state_to(state, device)
-    x = batched(SAMPLERS[sampler_name], P.restorer(model, precision), D, x_T, state, batch_size=batch_size, progress=progress)
+    x = batched(SAMPLERS[sampler_name], P.restorer(model, precision), D, x_T, state, batch_size=batch_size,
+                progress=progress, stride=stride)
     return x.clamp(-1, 1), x_T
 
 
@@ -236,7 +238,7 @@ def generate(cfg: Config, n: int, variant: str, seed: int = 0, progress: bool | 
     images per sampler call (larger on a GPU)."""
     get_task(cfg.task).variant(variant)                           # an unknown variant fails before training
     model, info = model_for(cfg, force=force, progress=progress)
-    x, x_T = _sample_from_prior(cfg, model, n, variant, seed, progress, batch_size=batch_size, precision=precision)
+    x, x_T = sample_from_prior(cfg, model, n, variant, seed, progress, batch_size=batch_size, precision=precision)
     return x, x_T, info
 
 
@@ -244,7 +246,7 @@ def pretrained_samples(name: str, variant: str, n: int = 8, seed: int = 0):
     """A shipped generation model (e.g. the cpu profile's ``blurgen-mnist``): ({"x_T", "sample"}, a line
     saying which model and its measured Table 5 FID).  Raises CheckpointError without its weights."""
     model, info = pretrained.load(name)
-    x, x_T = _sample_from_prior(info["config"], model, n, variant, seed, progress=False)
+    x, x_T = sample_from_prior(info["config"], model, n, variant, seed, progress=False)
     m = info["metrics"]
     about = (f"{name}: {variant}, profile {info['config'].profile}, {info['step']} training steps"
              + (f", FID {m[variant + ' FID']:.1f} at N = {m['N']}" if f"{variant} FID" in m else ""))

@@ -311,6 +311,23 @@ def fid_from_features(f1: torch.Tensor, f2: torch.Tensor) -> float:
 SMALL_FID_MAX = 2048
 
 
+def fid_bootstrap_sd(f1: torch.Tensor, f2: torch.Tensor, times: int = 10, seed: int = 0) -> float:
+    """How much FID moves with the draw of the images: its standard deviation over ``times``
+    bootstrap resamples.  Sets of equal length are taken as paired (outputs and their originals, as
+    in a restoration table: the same indices for both); otherwise each is resampled on its own."""
+    check_features(f1, f2, "FID")
+    if times < 2:
+        raise ValueError(f"times must be at least 2 resamples for a standard deviation, got {times}")
+    g = torch.Generator().manual_seed(seed)
+    paired = len(f1) == len(f2)
+    fids = []
+    for _ in range(times):
+        i = torch.randint(len(f1), (len(f1),), generator=g)
+        j = i if paired else torch.randint(len(f2), (len(f2),), generator=g)
+        fids.append(fid_from_features(f1[i], f2[j]))
+    return float(torch.tensor(fids, dtype=torch.float64).std())
+
+
 def fid_torch_fidelity(f1: torch.Tensor, f2: torch.Tensor) -> float:
     """FID by torch-fidelity's own statistics and formula."""
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric

@@ -2,6 +2,7 @@
 
     python -m colddiff_lib restore photo.png out.png --model deblur-mnist --sampler algorithm2
     python -m colddiff_lib restore scans/ restored/ --model inpaint-mnist      # a folder
+    python -m colddiff_lib restore photo.png out.png --model inpaint-mnist --stride 5   # 10 steps, not 50
     python -m colddiff_lib degrade digit.png blurred.png --task deblur --t 10
 
     from colddiff_lib.restore import restore_files, degrade_files
@@ -207,10 +208,16 @@ def _outputs(inputs: list[Path], output: str | Path) -> list[Path]:
 
 
 def restore_files(inputs, output, model: str = "deblur-mnist", sampler: str = "algorithm2", t: int | None = None,
-                  device=None, progress: bool | None = None, seed: int = 0) -> list[dict]:
-    """Restore each input image with a named model; return one record per image (in, out, notes)."""
+                  device=None, progress: bool | None = None, seed: int = 0, stride: int = 1) -> list[dict]:
+    """Restore each input image with a named model; return one record per image (in, out, notes).
+
+    ``stride=k`` (Algorithm 2 only, beyond the paper): visit every k-th level, t/k network calls
+    instead of t; ``results/cpu/ablations/steps_mnist.md`` says what it costs in quality."""
     if sampler not in SAMPLERS or sampler == "estimated_noise":
         raise ValueError(f"unknown sampler {sampler!r} for restoration; valid samplers: direct, algorithm1, algorithm2")
+    if stride != 1 and sampler != "algorithm2":
+        raise ValueError(f"stride {stride} is for --sampler algorithm2 (the {sampler} sampler has no stride); "
+                         "drop --stride or use --sampler algorithm2")
     spec = pretrained.get_spec(model)                                # an unknown name before anything else
     kind = get_task(spec.task).kind
     if kind != "restoration":
@@ -234,10 +241,10 @@ def restore_files(inputs, output, model: str = "deblur-mnist", sampler: str = "a
         x = p.x.to(pretrained.device_of(net))
         state = D.sample_state(1, g)                                  # masks etc.: the model's own randomness
         state = state_to(state, x.device)
-        x0_hat = fn(R, D, x, state, t_start=t)
+        x0_hat = fn(R, D, x, state, t_start=t, **({"stride": stride} if stride != 1 else {}))
         save_image(x0_hat[0], dst, invert=p.inverted)
         records.append({"input": str(src), "output": str(dst), "t": t, "sampler": sampler, "model": model,
-                        "notes": p.notes})
+                        "stride": stride, "notes": p.notes})
     return records
 
 

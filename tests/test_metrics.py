@@ -125,3 +125,19 @@ def test_nearest_sample_distance_is_the_literal_nearest_other_image():
     assert neighbours.nearest_sample_distance(u8).tolist() == pytest.approx([0.5, 0.5, 0.5])   # uint8 read as [0, 1]
     with pytest.raises(M.MetricsError, match="at least 2 images"):
         neighbours.nearest_sample_distance(x[:1])
+
+
+def test_fid_bootstrap_spread_is_zero_for_one_set_and_the_spread_of_the_literal_resamples():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(300, 8, generator=g, dtype=torch.float64)
+    other = f + 0.3 * torch.randn(300, 8, generator=g, dtype=torch.float64)
+    assert M.fid_bootstrap_sd(f, f, 4) < 1e-6                      # paired resamples of one set: FID 0 each time
+    # the same draws written out: paired indices for equal lengths
+    r = torch.Generator().manual_seed(5)
+    fids = []
+    for _ in range(4):
+        i = torch.randint(300, (300,), generator=r)
+        fids.append(M.fid_from_features(f[i], other[i]))
+    assert abs(M.fid_bootstrap_sd(f, other, 4, seed=5) - float(torch.tensor(fids, dtype=torch.float64).std())) < 1e-9
+    with pytest.raises(ValueError, match="at least 2 resamples"):
+        M.fid_bootstrap_sd(f, other, 1)

@@ -77,12 +77,37 @@ def test_restore_brings_the_digit_back_and_equals_algorithm2(digits, tmp_path):
     (dict(model=WORKSHOP, t=21), "t out of range: must be in 1..20"),
     (dict(model=WORKSHOP, t=2.5), "t must be an integer in 1..20"),
     (dict(model=WORKSHOP, sampler="ddim"), "unknown sampler 'ddim' for restoration; valid samplers"),
+    (dict(model=WORKSHOP, sampler="direct", stride=5), "stride 5 is for --sampler algorithm2 (the direct sampler"),
+    (dict(model=WORKSHOP, stride=0), "stride must be a positive integer (1 = every level"),
 ])
 def test_restore_bad_arguments(digits, tmp_path, kw, msg):
     d, _ = digits
     with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(".", r"\.")):
         restore_files(d / "d0.png", tmp_path / "o.png", **kw)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_restore_with_a_stride_is_the_strided_loop_written_out(digits, tmp_path):
+    """--stride 4 from t = 10: levels 10, 6, 2, 0 (3 network calls), each step
+    x_{s-k} = x_s - D(x0_hat, s) + D(x0_hat, s-k), checked against the loop written out here."""
+    d, _ = digits
+    degrade_files(d / "d0.png", tmp_path / "b.png", t=10)
+    recs = restore_files(tmp_path / "b.png", tmp_path / "r.png", model=WORKSHOP, t=10, stride=4, progress=False)
+    assert recs[0]["stride"] == 4
+    model, _ = pretrained.load(WORKSHOP)
+    D = build_degradation("deblur", "mnist", 32, 1)
+    x, calls = -_read(tmp_path / "b.png"), []
+    with torch.no_grad():
+        for s, s_next in ((10, 6), (6, 2), (2, 0)):
+            x0_hat = model(x, torch.full((1,), s))
+            calls.append(s)
+            x = x - D(x0_hat, s) + (D(x0_hat, s_next) if s_next else x0_hat)
+    assert (-_read(tmp_path / "r.png") - x.clamp(-1, 1)).abs().max() <= 1.01 / 127.5
+    plain = -_read(tmp_path / "b.png")
+    assert len(calls) == 3
+    with torch.no_grad():       # and it is not the unstrided sampler (10 calls) under another name
+        full = algorithm2(lambda y, s: model(y, s), D, plain, t_start=10)
+    assert (full.clamp(-1, 1) - x.clamp(-1, 1)).abs().max() > 0.01
 
 
 def test_bad_files(digits, tmp_path):
@@ -108,6 +133,12 @@ def test_cli_restore_prints_notes_and_errors_in_one_line(digits, tmp_path, capsy
     assert main(["restore", str(tmp_path / "b.png"), str(tmp_path / "x.png"), "--model", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: unknown model 'nope'")
+    assert main(["restore", str(tmp_path / "b.png"), str(tmp_path / "s.png"), "--model", WORKSHOP, "--t", "10",
+                 "--stride", "5"]) == 0 and (tmp_path / "s.png").exists()
+    assert main(["restore", str(tmp_path / "b.png"), str(tmp_path / "y.png"), "--model", WORKSHOP,
+                 "--sampler", "direct", "--stride", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: stride 5 is for --sampler algorithm2")
 
 
 def test_named_models_list_load_and_check_hash(tmp_path):

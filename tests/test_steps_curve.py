@@ -1,0 +1,49 @@
+"""Fewer sampling steps (benchmarks/steps_curve.py, experiments' generators with a stride): the
+number of network evaluations is counted, not assumed, and the curve's rows merge without loss."""
+import math
+
+import pandas as pd
+import torch
+
+from benchmarks import steps_curve as SC
+from colddiff_lib import pretrained
+from colddiff_lib.experiments import fitted_degradation, sample_from_prior
+from colddiff_lib.precision import restorer
+from colddiff_lib.sampling import batched, estimated_noise
+
+
+def test_a_generator_with_a_stride_calls_the_network_t_over_k_times_and_is_the_strided_sampler():
+    model, info = pretrained.load("hot-mnist")
+    cfg = info["config"]
+    for k in (50, 30):
+        net = SC.Counted(model)
+        with torch.no_grad():
+            x, x_T = sample_from_prior(cfg, net, 2, "estimated noise", seed=3, progress=False, stride=k)
+        assert net.calls == math.ceil(200 / k)                     # levels 200, 200-k, ..., > 0
+    D = fitted_degradation(cfg)
+    _, state = D.prior(2, torch.Generator().manual_seed(3))
+    with torch.no_grad():                                          # the last one is the library's sampler, stride 30
+        ref = batched(estimated_noise, restorer(model), D, x_T, state, stride=30).clamp(-1, 1)
+    assert torch.allclose(x, ref, atol=1e-5)
+
+
+def test_restoration_points_count_direct_as_one_call_and_a_stride_as_ceil_t_over_k(tmp_path):
+    rows = SC.measure("superres-mnist-smoke", [0, 1, 2], n=16, policy="fp32")
+    got = {(r["sampler"], r["stride"]): r["network evaluations"] for r in rows}
+    T = rows[0]["T"]
+    assert got == {("Direct", None): 1, ("Algorithm 2", 1): T, ("Algorithm 2", 2): math.ceil(T / 2)}
+    assert all(r["N"] == 16 and r["precision"] == "fp32" and r["FID"] > 0 and 0 < r["SSIM"] <= 1 for r in rows)
+    # a rerun replaces its own rows and keeps the others
+    out = tmp_path / "steps"
+    SC.merge(rows, out)
+    again = [dict(r, FID=-1.0) for r in rows[:1]]
+    df = SC.merge(again, out)
+    assert len(df) == 3 and df.loc[df["sampler"] == "Direct", "FID"].tolist() == [-1.0]
+
+
+def test_committed_points_are_the_tables_rows():
+    rows = {r["sampler"]: r for r in SC.committed_rows("superres-mnist-9570")}
+    t3 = pd.read_csv(SC.TABLES / "table3.csv")
+    t3 = t3[(t3["dataset"] == "mnist") & (t3["train steps"] == 9570)].set_index("column")
+    assert rows["Algorithm 2"]["FID"] == t3.loc["Sampled", "FID"] and rows["Algorithm 2"]["network evaluations"] == 3
+    assert rows["Direct"]["FID"] == t3.loc["Direct", "FID"] and rows["Direct"]["network evaluations"] == 1
