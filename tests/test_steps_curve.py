@@ -2,6 +2,8 @@
 number of network evaluations is counted, not assumed, and the curve's rows merge without loss."""
 import math
 
+import pytest
+
 import pandas as pd
 import torch
 
@@ -47,3 +49,20 @@ def test_committed_points_are_the_tables_rows():
     t3 = t3[(t3["dataset"] == "mnist") & (t3["train steps"] == 9570)].set_index("column")
     assert rows["Algorithm 2"]["FID"] == t3.loc["Sampled", "FID"] and rows["Algorithm 2"]["network evaluations"] == 3
     assert rows["Direct"]["FID"] == t3.loc["Direct", "FID"] and rows["Direct"]["network evaluations"] == 1
+
+
+def test_training_curve_points_hold_the_committed_rows():
+    """The training-length figure plots every committed MNIST Table 1-3 row (N = 10,000) with the
+    table's own values, once per table, steps and column."""
+    from benchmarks import training_curve as TC
+    df = TC.points()
+    assert not df.duplicated(["table", "train steps", "column"]).any()
+    for table in (1, 2, 3):
+        t = pd.read_csv(TC.TABLES / f"table{table}.csv")
+        t = t[(t["dataset"] == "mnist") & (t["N"] == 10000) & t["column"].isin(["Sampled", "Direct"])]
+        assert len(t) == 2
+        for _, r in t.iterrows():
+            got = df[(df["table"] == table) & (df["train steps"] == r["train steps"]) & (df["column"] == r["column"])]
+            assert len(got) == 1 and got["FID"].item() == pytest.approx(r["FID"])
+    paper = TC.paper_values()
+    assert paper[(2, "Sampled", "FID")] == pytest.approx(1.61) and paper[(3, "Direct", "SSIM")] == pytest.approx(0.823)
