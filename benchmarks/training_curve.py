@@ -33,12 +33,17 @@ STEP_TICKS = [3000, 5000, 10000, 20000, 40000]
 OFF_LINE = {(1, 8800): "deblur-mnist-8800: bf16 warm start at lr 2e-4"}
 
 
+def committed(table: int) -> pd.DataFrame:
+    """The committed MNIST rows of ``results/cpu/tables/table<table>.csv``."""
+    df = pd.read_csv(TABLES / f"table{table}.csv")
+    return df[df["dataset"] == "mnist"].assign(table=table)
+
+
 def paper_values() -> dict:
     """(table, column, metric) -> the paper's MNIST value, from the committed tables' paper columns."""
     out = {}
     for table in TASKS:
-        df = pd.read_csv(TABLES / f"table{table}.csv")
-        for _, r in df[df["dataset"] == "mnist"].iterrows():
+        for _, r in committed(table).iterrows():
             for m in METRICS:
                 v = r.get(f"paper {m}")
                 if pd.notna(v):
@@ -56,9 +61,7 @@ def points() -> pd.DataFrame:
             df = df.assign(table=table)
         frames.append(df[["table", "train steps", "column", *METRICS, "N"]])
     for table in TASKS:
-        df = pd.read_csv(TABLES / f"table{table}.csv")
-        df = df[(df["dataset"] == "mnist")].assign(table=table)
-        frames.append(df[["table", "train steps", "column", *METRICS, "N"]])
+        frames.append(committed(table)[["table", "train steps", "column", *METRICS, "N"]])
     df = pd.concat(frames, ignore_index=True)
     df = df[(df["N"] == 10000) & df["column"].isin(list(COLUMNS))]
     df = df.drop_duplicates(["table", "train steps", "column"], keep="last")
