@@ -61,7 +61,7 @@ def train_arm(cfg, start: Path, weights_lr: float | None = None) -> dict:
     losses = list(w["losses"])
     return {"from step": int(w0["step"]), "train steps": int(w["step"]),
             "phase train s": round(float(w["wall_s"]) - float(w0["wall_s"]), 1),
-            "l1, last 500 steps": round(sum(losses[-500:]) / max(1, len(losses[-500:])), 4)}
+            "l1, last 50 steps": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4)}   # the weights keep 50
 
 
 def evaluate(cfgs: dict, n: int, policy: str, bootstrap: int) -> list[dict]:
@@ -136,7 +136,7 @@ def main(argv=None):
     wall = time.perf_counter() - t0
     mach = P.machine()
     df = pd.DataFrame(rows).assign(model=f"{a.task}-{a.dataset}", lr=cfgs["fp32"].lr)
-    df = df[["model", "from step", "train steps", "lr", "trained in", "phase train s", "l1, last 500 steps",
+    df = df[["model", "from step", "train steps", "lr", "trained in", "phase train s", "l1, last 50 steps",
              "column", "N", "sampled in", "FID", "FID bootstrap sd", "SSIM", "RMSE", "class kept", "sampling s"]]
     df = df.assign(cpu=mach["cpu"], flags=mach["flags"], threads=mach["threads"])
     atomic_write_text(f"{a.out}.csv", df.to_csv(index=False))
