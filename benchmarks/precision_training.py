@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from colddiff_lib import metrics, precision as P
+from colddiff_lib.__main__ import _parse_set
 from colddiff_lib.config import get_config
 from colddiff_lib.data import fixed_subset
 from colddiff_lib.experiments import class_kept, fully_degrade, test_images
@@ -115,12 +116,7 @@ def main(argv=None):
     p.add_argument("--scratch", required=True, help="folder for the two arms' checkpoints and weights")
     p.add_argument("--out", required=True, help="output path without suffix (writes .csv and .md)")
     a = p.parse_args(argv)
-    over = {}
-    for kv in a.set:
-        k, _, v = kv.partition("=")
-        if not v:
-            raise SystemExit(f"--set {kv!r}: give KEY=VALUE, e.g. lr=0.0002")
-        over[k] = float(v) if k == "lr" else v
+    over = _parse_set(a.set)                  # the train command's --set, the same syntax and types
     if not P.native_bf16("cpu") and not torch.cuda.is_available():
         print("note: this CPU emulates bf16, so the bf16 arm trains several times slower than the fp32 arm; "
               "its numbers are still valid", flush=True)
