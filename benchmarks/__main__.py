@@ -28,6 +28,8 @@ from colddiff_lib.tasks import build_degradation, build_model, load_data, make_d
 from colddiff_lib.training import model_from_checkpoint, train
 from colddiff_lib.unet import Unet
 
+from benchmarks import roofline as R
+
 OUT = results_root() / "bench"      # the configs' output root (results_dir), like every writer
 
 
@@ -64,7 +66,13 @@ def bench_roofline(quick):
     channels-last, the shape of Inception's middle layers) in fp32 and in bf16 autocast.  Then the
     project's two hot paths as a fraction of it: the cpu profile's U-Net forward (batch 128) in fp32
     and bf16, NCHW and channels-last, and the FID features (fp32 always).  Goals: U-Net forward
-    >= 60% of the roofline in the chosen precision; FID features >= 75% of the fp32 roofline."""
+    >= 60% of the roofline in the chosen precision; FID features >= 75% of the fp32 roofline.
+
+    Two fractions are printed. ``fraction_of_roofline`` divides the achieved GFLOP/s by the
+    convolution probe's: the compute roof alone. ``fraction_of_bound`` divides the roofline time
+    (``benchmarks.roofline``: every op of the same call at max(its FLOPs / the probe's rate, its bytes
+    / the bandwidth measured here at its size)) by the measured time: the roofline proper, which
+    also holds the adds, norms, activations and casts to the memory bandwidth."""
     chosen, why = P.choose("auto")
     conv = torch.nn.Conv2d(192, 192, 3, padding=1).eval().to(memory_format=torch.channels_last)
     x = torch.randn(8 if quick else 32, 192, 35, 35).to(memory_format=torch.channels_last)
@@ -77,6 +85,16 @@ def bench_roofline(quick):
     rows = [{"what": "roofline: 3x3 conv 192ch 35x35 (the limit)", "precision": p, "per_image_ms": None,
              "GFLOP_per_s": round(g, 1), "fraction_of_roofline": 1.0, "peer": "", "ratio_to_peer": None,
              "goal": "", "chosen_precision": chosen} for p, g in roof.items()]
+    # the other roof: memory bandwidth, c = a + b in fp32, at working sets from L2 to DRAM sizes
+    bw = R.BandwidthCurve(tuple(2 ** k for k in (range(20, 25) if quick else range(20, 29))))
+    rows += [{"what": f"roofline: memory bandwidth, c = a + b, {ws / 2 ** 20:g} MiB working set", "precision": "fp32",
+              "per_image_ms": None, "GB_per_s": round(b / 1e9, 1), "fraction_of_roofline": 1.0, "peer": "",
+              "ratio_to_peer": None, "goal": "", "chosen_precision": chosen} for ws, b in bw.points]
+    peak = {p: g * 1e9 for p, g in roof.items()}
+
+    def bound_ms(fn, n):
+        """The roofline time of one call of ``fn`` (n images), per image, in ms."""
+        return R.bound_seconds(R.op_costs(fn), peak, bw)["total"] / n * 1e3
 
     cfg = get_config("cpu", task="deblur", dataset="mnist")
     b = 16 if quick else 128
@@ -84,7 +102,7 @@ def bench_roofline(quick):
     model = build_model(cfg, 1).eval()
     with torch.no_grad():
         g_unet = _gflop(lambda: model(xe, te)) / b
-        per = {}
+        per, bound = {}, {}
         for layout in ("NCHW", "channels_last"):
             if layout == "channels_last":
                 model.to_channels_last()
@@ -94,11 +112,14 @@ def bench_roofline(quick):
             for prec in ("fp32", "bf16"):
                 with P.autocast(prec):
                     per[layout, prec] = timeit(lambda: model(xl, te), repeat=2 if quick else 5) / b
+                    bound[layout, prec] = bound_ms(lambda: model(xl, te), b)
     base = per["NCHW", "fp32"]
     for (layout, prec), s in per.items():
         rows.append({"what": f"cpu U-Net forward, batch {b}, {layout} ({g_unet:.3f} GFLOP/img)", "precision": prec,
                      "per_image_ms": round(s * 1e3, 3), "GFLOP_per_s": round(g_unet / s, 1),
-                     "fraction_of_roofline": round(g_unet / s / roof[prec], 3), "peer": "fp32 NCHW",
+                     "fraction_of_roofline": round(g_unet / s / roof[prec], 3),
+                     "roofline_ms": round(bound[layout, prec], 3),
+                     "fraction_of_bound": round(bound[layout, prec] / (s * 1e3), 3), "peer": "fp32 NCHW",
                      "ratio_to_peer": round(base / s, 2),
                      "goal": ">= 0.60 in the chosen precision" if (layout, prec) == ("channels_last", chosen) else "",
                      "chosen_precision": chosen})
@@ -109,13 +130,21 @@ def bench_roofline(quick):
     g_fid = _gflop(lambda: ext(u[:4])) / 4
     M.extract_features(u[:8], extractor=ext)
     s = timeit(lambda: M.extract_features(u, extractor=ext), repeat=1 if quick else 2) / len(u)
+    fid_bound = bound_ms(lambda: M.extract_features(u, extractor=ext), len(u))
     fid_path = {"what": f"FID features, FastInception ({g_fid:.2f} GFLOP/img)", "precision": "fp32",
                 "per_image_ms": round(s * 1e3, 2), "GFLOP_per_s": round(g_fid / s, 1),
-                "fraction_of_roofline": round(g_fid / s / roof["fp32"], 3), "peer": "", "ratio_to_peer": None,
+                "fraction_of_roofline": round(g_fid / s / roof["fp32"], 3), "roofline_ms": round(fid_bound, 3),
+                "fraction_of_bound": round(fid_bound / (s * 1e3), 3), "peer": "", "ratio_to_peer": None,
                 "goal": ">= 0.75 (fp32)", "chosen_precision": chosen}
     rows.append(fid_path)
     print(f"\n[0] roofline of this machine ({P.cpu_model()}; {P.machine()['flags']}), and the hot paths as "
           f"fractions of it; precision policy: {why}")
+    # where the chosen precision's U-Net forward loses to its bound, op by op
+    with torch.no_grad(), P.autocast(chosen):
+        ops = R.by_op(lambda: model(xl, te), peak, bw, b)
+    print(f"\n[0] cpu U-Net forward, batch {b}, channels-last, {chosen}: time against the roofline, by op")
+    save("roofline_ops", [{k: round(v, 4) if isinstance(v, float) else v for k, v in dict(r, precision=chosen).items()}
+                          for r in ops])
     return save("roofline", rows)
 
 
