@@ -173,8 +173,13 @@ def figure(df: pd.DataFrame):
     df = df[df["model"].isin(strided)]
     df["_fp32"] = df["precision"] != "bf16"
     df = df.sort_values("_fp32").drop_duplicates(["model", "sampler", "network evaluations"], keep="first")
-    fig, axes = plt.subplots(1, max(1, len(strided)), figsize=(4.4 * max(1, len(strided)), 3.8), squeeze=False)
-    for ax, model in zip(axes[0], strided):
+    n = max(1, len(strided))
+    cols = min(4, n)                                        # rows of at most four panels, readable on a page
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.8 * rows + 0.4), squeeze=False)
+    for ax in axes.flat[len(strided):]:
+        ax.axis("off")
+    for ax, model in zip(axes.flat, strided):
         g = df[df["model"] == model]
         for i, (s, c) in enumerate(g.groupby("sampler")):
             c = c.sort_values("network evaluations")
