@@ -56,14 +56,6 @@ class ModelSpec:
 # profile's (plumbing-scale, for CI and workshops).
 SHIPPED = [
     ModelSpec("deblur-mnist", "cpu", "deblur", "mnist", note="MNIST deblurring (Table 1), cpu profile"),
-    ModelSpec("deblur-mnist-8800", "cpu", "deblur", "mnist",
-              overrides={"train_steps": 8800, "lr": 5e-5, "bf16": True},
-              note="MNIST deblurring (Table 1), cpu profile, continued from `deblur-mnist` on 2 CPU cores in bf16 "
-                   "autocast, at a learning rate of 2e-4 to 8,216 steps, then 5e-5 to 8,800. On all 10,000 MNIST test "
-                   "digits (results/cpu/ablations/tables12_mnist_training_length_n10000.md): Sampled FID 47.46, SSIM "
-                   "0.423, RMSE 0.250; Direct FID 57.07, SSIM 0.554, RMSE 0.202. Algorithm 2's FID is the best of a deblurring model "
-                   "trained on CPUs only, but Direct is worse than `deblur-mnist`'s on every metric, so Table 1 "
-                   "keeps `deblur-mnist`"),
     ModelSpec("inpaint-mnist", "cpu", "inpaint", "mnist", note="MNIST Gaussian-mask inpainting (Table 2), cpu profile"),
     ModelSpec("superres-mnist", "cpu", "superres", "mnist", note="MNIST 8x super-resolution (Table 3), cpu profile"),
     ModelSpec("inpaint-mnist-8100", "cpu", "inpaint", "mnist", overrides={"train_steps": 8100},
@@ -80,6 +72,11 @@ SHIPPED = [
               note="MNIST 8x super-resolution (Table 3), cpu profile, continued from `superres-mnist` on 2 CPU cores in "
                    "bf16 autocast, at a learning rate of 2e-4 to 7,838 steps, then 5e-5 to 9,570: the model of Table 3's "
                    "MNIST rows"),
+    ModelSpec("hot-mnist-9026", "cpu", "hot", "mnist", overrides={"train_steps": 9026, "lr": 2e-4},
+              note="MNIST hot diffusion, Gaussian noise as the degradation (Table 5), cpu profile, continued from "
+                   "`hot-mnist` (3,000 steps) on 2 CPU cores in fp32 at a learning rate of 2e-4 to 9,026 steps; "
+                   "measured with 20 sampling steps so far (results/cpu/ablations/steps_mnist.md), so Table 5 keeps "
+                   "`hot-mnist`"),
     ModelSpec("deblur-fashion-mnist", "cpu", "deblur", "fashion-mnist",
               note="Fashion-MNIST deblurring (Table 1's MNIST settings on a second real dataset), cpu profile"),
     ModelSpec("superres-fashion-mnist", "cpu", "superres", "fashion-mnist",
