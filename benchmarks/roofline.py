@@ -84,17 +84,24 @@ def op_costs(fn) -> list[tuple[str, int, int, torch.dtype]]:
     return rec.ops
 
 
+def _op_times(op, peak: dict, bw) -> tuple[float, float]:
+    """(compute time, memory time) of one recorded op: its FLOPs at the peak of its dtype (bf16 inputs
+    run at the bf16 peak, any other at fp32's), its bytes at ``bw`` (bytes/s, or a callable of the
+    op's bytes such as :class:`BandwidthCurve`).  Its roofline time is the larger."""
+    _, flops, nbytes, dtype = op
+    roof = peak["bf16"] if dtype == torch.bfloat16 else peak["fp32"]
+    return flops / roof, nbytes / (bw(nbytes) if callable(bw) else bw)
+
+
 def bound_seconds(ops, peak: dict, bw) -> dict:
     """The roofline time of ``ops`` (from :func:`op_costs`): each op at
     ``max(flops / peak[its dtype], bytes / bw)``.  ``peak`` maps ``"fp32"`` and ``"bf16"`` to FLOP/s
     (an op whose inputs are bf16 runs at the bf16 peak, any other at fp32's); ``bw`` is bytes/s, a
     number or a :class:`BandwidthCurve` (the bandwidth at each op's own bytes).
     Returns the total and its split into compute-bound and memory-bound ops."""
-    at = bw if callable(bw) else (lambda nbytes: bw)
     compute = memory = 0.0
-    for _, flops, nbytes, dtype in ops:
-        roof = peak["bf16"] if dtype == torch.bfloat16 else peak["fp32"]
-        tc, tm = flops / roof, nbytes / at(nbytes)
+    for op in ops:
+        tc, tm = _op_times(op, peak, bw)
         if tc >= tm:
             compute += tc
         else:
@@ -139,16 +146,14 @@ def by_op(fn, peak: dict, bw, n: int = 1, repeat: int = 3) -> list[dict]:
             fn()
         runs.append(rec)
     ops, seconds = runs[1].ops, [min(r.seconds[i] for r in runs[1:]) for i in range(len(runs[1].ops))]
-    at = bw if callable(bw) else (lambda nbytes: bw)
     rows: dict[str, dict] = {}
     for (name, flops, nbytes, dtype), sec in zip(ops, seconds):
-        roof = peak["bf16"] if dtype == torch.bfloat16 else peak["fp32"]
         r = rows.setdefault(name, {"op": name, "calls": 0, "GFLOP": 0.0, "MB": 0.0, "ms": 0.0, "roofline_ms": 0.0})
         r["calls"] += 1
         r["GFLOP"] += flops / 1e9
         r["MB"] += nbytes / 1e6
         r["ms"] += sec * 1e3
-        r["roofline_ms"] += max(flops / roof, nbytes / at(nbytes)) * 1e3
+        r["roofline_ms"] += max(_op_times((name, flops, nbytes, dtype), peak, bw)) * 1e3
     out = [{"op": r["op"], "calls": r["calls"], "GFLOP_per_img": r["GFLOP"] / n, "MB_per_img": r["MB"] / n,
             "measured_ms": r["ms"] / n, "roofline_ms": r["roofline_ms"] / n,
             "fraction_of_bound": r["roofline_ms"] / r["ms"] if r["ms"] > 0 else float("nan")}
