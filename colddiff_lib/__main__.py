@@ -124,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
                     "bf16, else fp32; default), fp32 or bf16; recorded in every row. FID features are always fp32")
     tb.add_argument("--replace", action="store_true", help="let a run on fewer images replace committed rows "
                     "measured on more (refused otherwise: write elsewhere with --set results_dir=DIR)")
+    tb.add_argument("--save-samples", type=int, default=0, metavar="K",
+                    help="generation: also save the first K samples of each variant (uint8, the layout of the "
+                    "Figure 21 files) to results/<profile>/samples/<task>-<dataset>.npz")
     tb.add_argument("--no-progress", action="store_true")
     mo = sub.add_parser("models", help="list the named pretrained models")
     mo.add_argument("--cards", action="store_true", help="(re)write the model cards beside the weights")
@@ -201,6 +204,9 @@ def _cmd_table(a) -> None:
     task = get_task(cfg.task)
     if task.kind != "generation" and a.variants is not None:
         raise ValueError(f"--variants is for generation tasks (Table 5); {cfg.task!r} has none: leave it out")
+    if task.kind != "generation" and a.save_samples:
+        raise ValueError(f"--save-samples is for generation tasks (Table 5); {cfg.task!r} is a restoration task: "
+                         "leave it out")
     if not task.table:
         raise ValueError(f"task {cfg.task!r} has no paper table; use one of "
                          f"{', '.join(reporting.TABLES)} or a generation task")
@@ -218,7 +224,9 @@ def _cmd_table(a) -> None:
         variants = a.variants or [v for v, _ in task.variants]
         for v in variants:
             task.variant(v)                                     # an unknown variant fails first
-        rows, _ = experiments.generation_rows(cfg, variants, n=n, reference_split=a.reference, precision=prec)
+        rows, samples = experiments.generation_rows(cfg, variants, n=n, reference_split=a.reference, precision=prec)
+        if a.save_samples > 0:
+            print(f"samples saved to {experiments.save_samples(cfg, samples, a.save_samples)}")
     else:
         rows, _ = experiments.restoration_rows(cfg, number, n_eval=n, precision=prec)
     check = reporting.claims_for(task)

@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import torch
 
@@ -58,38 +60,50 @@ def symmetry_sensitivity(name: str = "blurgen-mnist", offsets=(0.0, 0.0, 1e-6, 1
     return {"x_T": x_T, "sample": x}, diff, about
 
 
-def figure21_samples(results_dir=None) -> list[tuple[str, str, torch.Tensor, float | None]]:
-    """The cpu profile's saved MNIST Figure 21 samples (``results/gpu/figure21-<task>.npz``: the first
-    400 of each N = 10,000 Table 5 row, uint8) as (generator, variant, samples in [-1, 1], the row's
-    FID from ``results/cpu/tables/table5.csv`` or None); empty when the files are not there."""
+def _figure21_files(root) -> dict[str, Path]:
+    """Generator -> the file of its Table 5 rows' first 400 samples: ``cpu/samples/<task>-mnist.npz``
+    where the rows were re-measured on this machine with a longer-trained model (``table
+    --save-samples 400``), else the GPU campaign's ``gpu/figure21-<task>.npz``."""
+    found = {f.stem.split("-", 1)[1]: f for f in sorted((root / "gpu").glob("figure21-*.npz"))}
+    for f in sorted((root / "cpu" / "samples").glob("*-mnist.npz")):
+        found[f.stem.removesuffix("-mnist")] = f
+    return dict(sorted(found.items()))
+
+
+def figure21_samples(results_dir=None) -> list[tuple[str, str, torch.Tensor, float | None, int | None]]:
+    """The cpu profile's saved MNIST Figure 21 samples (:func:`_figure21_files`: the first 400 of each
+    N = 10,000 Table 5 row, uint8) as (generator, variant, samples in [-1, 1], the row's FID and its
+    model's training steps from ``results/cpu/tables/table5.csv``, or None); empty when the files are
+    not there."""
     import numpy as np
     root = results_root(results_dir)
     t5 = root / "cpu" / "tables" / "table5.csv"
-    fids = pd.read_csv(t5).set_index("column")["FID"].to_dict() if t5.exists() else {}
+    t5 = pd.read_csv(t5).set_index("column") if t5.exists() else pd.DataFrame(columns=["FID", "train steps"])
+    fids, steps = t5["FID"].to_dict(), t5["train steps"].to_dict()
     out = []
-    for f in sorted((root / "gpu").glob("figure21-*.npz")):
-        task = f.stem.split("-", 1)[1]
+    for task, f in _figure21_files(root).items():
         with np.load(f) as z:
             for key in z.files:
                 variant = key.replace("_", " ")
                 x = torch.from_numpy(z[key]).float() / 127.5 - 1
-                out.append((task, variant, x, fids.get(f"{get_task(task).label}: {variant}")))
+                col = f"{get_task(task).label}: {variant}"
+                out.append((task, variant, x, fids.get(col), None if col not in steps else int(steps[col])))
     return out
 
 
 def sample_spread(results_dir=None, near: float = 0.01) -> pd.DataFrame | None:
     """How varied the cpu profile's saved MNIST Table 5 samples are: the first 400 of each row, as the
-    GPU campaign saved them for Figure 21 (``results/gpu/figure21-<task>.npz``, uint8).  Per variant,
+    GPU campaign or ``table --save-samples`` saved them for Figure 21 (:func:`_figure21_files`, uint8).  Per variant,
     the median distance from a sample to its nearest other sample (:func:`neighbours.nearest_sample_distance`,
     mean absolute pixel difference on [0, 1]) and the share of samples with a near-copy (closer than
     ``near``).  None when no such file is there."""
     import numpy as np
     rows = []
-    for f in sorted((results_root(results_dir) / "gpu").glob("figure21-*.npz")):
+    for task, f in _figure21_files(results_root(results_dir)).items():
         with np.load(f) as z:
             for key in z.files:
                 d = neighbours.nearest_sample_distance(torch.from_numpy(z[key]))
-                rows.append({"generator": f.stem.split("-", 1)[1], "variant": key.replace("_", " "), "N": len(d),
+                rows.append({"generator": task, "variant": key.replace("_", " "), "N": len(d),
                              "median nearest distance": round(float(d.median()), 4),
                              "share with a near-copy": round(float((d < near).double().mean()), 3)})
     return pd.DataFrame(rows) if rows else None

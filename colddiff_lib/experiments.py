@@ -16,13 +16,15 @@ Every function that needs a trained network takes ``force`` (retrain from scratc
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
 from . import metrics, neighbours, precision as P, pretrained
-from .common import check_count, progress_flag, state_to
+from .common import check_count, progress_flag, state_to, to_uint8
 from .config import Config
 from .data import DataError, fixed_subset
+from .io import atomic_write
 from .reporting import LOOKUP, table_row
 from .sampling import SAMPLERS, algorithm2, batched, direct
 from .tasks import get_task, load_data, make_degradation
@@ -251,6 +253,24 @@ def pretrained_samples(name: str, variant: str, n: int = 8, seed: int = 0):
     about = (f"{name}: {variant}, profile {info['config'].profile}, {info['step']} training steps"
              + (f", FID {m[variant + ' FID']:.1f} at N = {m['N']}" if f"{variant} FID" in m else ""))
     return {"x_T": x_T, "sample": x}, about
+
+
+def save_samples(cfg: Config, samples: dict, k: int) -> Path:
+    """The first ``k`` samples of each variant of :func:`generation_rows` as uint8 arrays, one per
+    variant named as in the Figure 21 files (``fixed_noise``), written atomically to
+    ``results/<profile>/samples/<task>-<dataset>.npz``.  Variants already in that file and not in
+    ``samples`` are kept, so variants run separately end in one file."""
+    import numpy as np
+    k = check_count(k, "k", what="samples")
+    path = cfg.results_path / "samples" / f"{cfg.task}-{cfg.dataset}.npz"
+    arrays = {}
+    if path.exists():
+        with np.load(path) as z:
+            arrays = {key: z[key] for key in z.files}
+    for label, (x, _) in samples.items():
+        arrays[label.split(": ", 1)[1].replace(" ", "_")] = to_uint8(x[:k]).cpu().numpy()
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+    return path
 
 
 def generation_rows(cfg: Config, variants, n: int | None = None, table: int = 5, reference_split: str = "train",

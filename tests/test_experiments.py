@@ -230,3 +230,19 @@ def test_lookup_claims_follow_each_inequality():
     assert moved("Sampled", "RMSE", 0.29) == {"Sampled beats the nearest training image on SSIM, RMSE and class kept"}
     assert moved("Sampled", "class kept", 0.80) == {"Direct keeps the class more often than Sampled"}
     assert moved(R.LOOKUP, "SSIM", 0.5) == {"Sampled beats the nearest training image on SSIM, RMSE and class kept"}
+
+
+def test_save_samples_keeps_the_first_k_as_uint8_and_merges_variants(tmp_path):
+    """Variants sampled by separate runs end in one file; each array is the literal rounding of
+    [-1, 1] to 0..255 of the first k samples."""
+    cfg = get_config("cpu", task="hot", dataset="mnist", results_dir=str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.rand(6, 1, 4, 4, generator=g) * 2 - 1 for _ in range(2))
+    p = E.save_samples(cfg, {"hot: fixed noise": (a, None)}, 4)
+    assert p == tmp_path / "cpu" / "samples" / "hot-mnist.npz"
+    E.save_samples(cfg, {"hot: estimated noise": (b, None)}, 4)
+    with np.load(p) as z:
+        assert sorted(z.files) == ["estimated_noise", "fixed_noise"]
+        for key, x in (("fixed_noise", a), ("estimated_noise", b)):
+            want = np.floor((x[:4].numpy() + np.float32(1)) * np.float32(127.5) + np.float32(0.5)).astype(np.uint8)
+            assert z[key].dtype == np.uint8 and z[key].shape == (4, 1, 4, 4) and (z[key] == want).all()

@@ -202,6 +202,7 @@ CLI = [
     ("table --n -5", ["table", "--n", "-5"], r"n must be a positive number of images, got -5"),
     ("table --n past the split", ["table", "--n", "20000"], r"n=20000 is more than the 10000 images there are"),
     ("table --variants on a restorer", ["table", "--variants", "foo"], r"--variants is for generation tasks \(Table 5\); 'deblur' has none"),
+    ("table --save-samples on a restorer", ["table", "--save-samples", "4"], r"--save-samples is for generation tasks \(Table 5\); 'deblur' is a restoration task"),
     ("--set twice, two values", ["train", "--set", "seed=1", "--set", "seed=2"], r"--set seed is given twice \(1 and 2\); give it once"),
     ("--steps vs --set train_steps", ["train", "--steps", "3", "--set", "train_steps=5"], r"--steps 3 and --set train_steps=5 disagree; give one of them"),
     ("--set seed out of range", ["train", "--set", "seed=100000000000000000000000"], r"seed must be"),

@@ -350,6 +350,13 @@ def test_sample_spread_reads_the_saved_figure21_samples(tmp_path):
     assert df["median nearest distance"].tolist() == [round(want, 4), 0.0, 0.0] and want > 0.1
     assert df["share with a near-copy"].tolist() == [0.0, 1.0, 1.0] and set(df.N) == {6}
     assert analyses.sample_spread(tmp_path / "none") is None
+    # rows re-measured with a longer-trained model (table --save-samples) replace the campaign's file
+    (tmp_path / "cpu" / "samples").mkdir(parents=True)
+    np.savez(tmp_path / "cpu" / "samples" / "inpaintgen-mnist.npz", sample=varied)
+    df = analyses.sample_spread(tmp_path)
+    assert df.set_index("generator").loc["inpaintgen", "median nearest distance"] == round(want, 4)
+    got = {(t, v): x for t, v, x, _, _ in analyses.figure21_samples(tmp_path)}
+    assert torch.equal(got["inpaintgen", "sample"], torch.from_numpy(varied).float() / 127.5 - 1)
 
 
 def _card_rows(text):
