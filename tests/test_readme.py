@@ -128,9 +128,12 @@ def test_cli_commands(cmd, images, tmp_path):
         return
     assert r.returncode == 0, r.stderr
     if args[0] == "table":
-        from colddiff_lib.reporting import TABLES
-        number = TABLES[args[args.index("--task") + 1]][0] if "--task" in args else 1
-        assert (tmp_path / args[args.index("--profile") + 1] / "tables" / f"table{number}.csv").exists()
+        from colddiff_lib.tasks import get_task                  # the task owns its table (5 for a generator)
+        task = args[args.index("--task") + 1] if "--task" in args else "deblur"
+        profile = args[args.index("--profile") + 1]
+        assert (tmp_path / profile / "tables" / f"table{get_task(task).table[0]}.csv").exists()
+        if "--save-samples" in args:
+            assert (tmp_path / profile / "samples" / f"{task}-{args[args.index('--dataset') + 1]}.npz").exists()
     if args[0] in ("restore", "degrade"):
         out = images / args[-1 - args[::-1].index(next(a for a in args[::-1] if a.endswith((".png", "/"))))]
         assert out.exists()
