@@ -377,7 +377,7 @@ def stage_cpu(a, out: Path, device) -> pd.DataFrame:
             row.update(task=task, device=_device_name(device))
         rows += r
         atomic_write(out / f"figure21-{task}.npz", lambda f: np.savez_compressed(
-            f, **{label.split(": ", 1)[1].replace(" ", "_"): _u8(x[:400]) for label, (x, _) in samples.items()}))
+            f, **experiments.sample_arrays(samples, 400)))
         _say("cpu:", reporting.summary(pd.DataFrame(r), cols=("FID",)))
         write()
     return pd.DataFrame(rows)

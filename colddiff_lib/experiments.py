@@ -255,6 +255,13 @@ def pretrained_samples(name: str, variant: str, n: int = 8, seed: int = 0):
     return {"x_T": x_T, "sample": x}, about
 
 
+def sample_arrays(samples: dict, k: int) -> dict:
+    """{variant key (``fixed_noise``): the first ``k`` samples as uint8} from :func:`generation_rows`'
+    ``{"<label>: <variant>": (x, x_T)}``: the layout of the Figure 21 files."""
+    return {label.split(": ", 1)[1].replace(" ", "_"): to_uint8(x[:k]).cpu().numpy()
+            for label, (x, _) in samples.items()}
+
+
 def save_samples(cfg: Config, samples: dict, k: int) -> Path:
     """The first ``k`` samples of each variant of :func:`generation_rows` as uint8 arrays, one per
     variant named as in the Figure 21 files (``fixed_noise``), written atomically to
@@ -267,8 +274,7 @@ def save_samples(cfg: Config, samples: dict, k: int) -> Path:
     if path.exists():
         with np.load(path) as z:
             arrays = {key: z[key] for key in z.files}
-    for label, (x, _) in samples.items():
-        arrays[label.split(": ", 1)[1].replace(" ", "_")] = to_uint8(x[:k]).cpu().numpy()
+    arrays.update(sample_arrays(samples, k))
     atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
     return path
 
