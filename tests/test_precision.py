@@ -50,3 +50,23 @@ def test_restorer_fp32_is_the_network_and_bf16_stays_close_in_float32():
     # bf16 keeps 8 mantissa bits: a relative error of a few 2^-8 through a small network
     assert (out16 - ref).abs().max() <= 0.05 * ref.abs().max()
     assert not torch.equal(out16, ref)                     # the autocast really ran
+
+
+def test_bf16_restorer_runs_a_channels_last_copy_and_leaves_the_callers_network_alone():
+    cfg = get_config("smoke", task="deblur", dataset="mnist", unet_dim=8, dim_mults=(1, 2), attn_heads=1,
+                     attn_dim_head=8, image_size=16)
+    torch.manual_seed(0)
+    model = build_model(cfg, 1).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, t = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([1, 2, 3, 4])
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            literal = model(x, t).float()                  # autocast on the NCHW network itself
+        out16 = P.restorer(model, "bf16")(x, t)
+    assert out16.is_contiguous()                           # the samplers get a plain NCHW tensor
+    assert (out16 - literal).abs().max() <= 0.05 * literal.abs().max()
+    for k, v in model.state_dict().items():                # same values, same NCHW layout
+        assert torch.equal(v, before[k]) and v.is_contiguous(), k
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
+                and m.in_channels > 1)
+    assert not conv.weight.is_contiguous(memory_format=torch.channels_last)
