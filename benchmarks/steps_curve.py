@@ -21,6 +21,7 @@ is redrawn.  The network runs in ``--precision`` (``auto``: bf16 where the CPU h
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -45,10 +46,20 @@ class Counted(torch.nn.Module):
 
     def __init__(self, model):
         super().__init__()
-        self.model, self.calls = model, 0
+        self.model, self._count = model, [0]
+
+    @property
+    def calls(self) -> int:
+        return self._count[0]
+
+    def __deepcopy__(self, memo):
+        # a copy (precision.restorer's channels-last one) counts into the same tally
+        twin = Counted(copy.deepcopy(self.model, memo))
+        twin._count = self._count
+        return twin
 
     def forward(self, x, t):
-        self.calls += 1
+        self._count[0] += 1
         return self.model(x, t)
 
 

@@ -115,15 +115,21 @@ def autocast(precision: str, device: str | torch.device = "cpu"):
     raise PrecisionError(f"precision {precision!r} is neither fp32 nor bf16; pass choose(policy)[0]")
 
 
+def channels_last(model: torch.nn.Module) -> bool:
+    """Whether every 4-D weight of ``model`` is laid out channels-last (as ``pretrained.load(...,
+    channels_last=True)`` gives it)."""
+    return all(w.is_contiguous(memory_format=torch.channels_last) for w in model.parameters() if w.dim() == 4)
+
+
 def restorer(model: torch.nn.Module, precision: str = "fp32"):
     """The network as the samplers' R(x_s, s) -> x0_hat, run in ``precision``; outputs are float32
     and contiguous, so that the samplers' arithmetic (x_s - D(x0_hat, s) + D(x0_hat, s-1)) stays in
     fp32 whatever the network ran in.
 
-    fp32 is the plain network call, bit for bit.  bf16 runs a channels-last copy of the network
-    (the caller's is left as it was): oneDNN's bf16 convolutions want that layout, and without it
-    every call reorders each activation twice; 15-20% faster per call on the 2-core hosts here
-    (``results/bench/roofline.csv``, the U-Net forward rows)."""
+    fp32 is the plain network call, bit for bit.  bf16 runs the network channels-last, a copy of it
+    unless it is already so (the caller's is left as it was): oneDNN's bf16 convolutions want that
+    layout (a channels-last input alone does not help): 15-20% less time per call on the 2-core
+    hosts here (``results/bench/roofline.csv``, the U-Net forward rows)."""
     device = next(model.parameters()).device
     autocast(precision, device)                # check the name once, before any sampling
     if precision == "fp32":
@@ -131,7 +137,7 @@ def restorer(model: torch.nn.Module, precision: str = "fp32"):
             return model(x, t).float()
         return R
 
-    net = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    net = model if channels_last(model) else copy.deepcopy(model).to(memory_format=torch.channels_last)
 
     def R(x, t):
         with autocast(precision, device):

@@ -70,3 +70,17 @@ def test_bf16_restorer_runs_a_channels_last_copy_and_leaves_the_callers_network_
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
                 and m.in_channels > 1)
     assert not conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_bf16_restorer_uses_a_network_that_is_already_channels_last_itself():
+    cfg = get_config("smoke", task="deblur", dataset="mnist", unet_dim=8, dim_mults=(1, 2), attn_heads=1,
+                     attn_dim_head=8, image_size=16)
+    model = build_model(cfg, 1).eval()
+    assert not P.channels_last(model)
+    model = model.to(memory_format=torch.channels_last)
+    assert P.channels_last(model)
+    seen = []
+    model.register_forward_hook(lambda *a: seen.append(1))
+    with torch.no_grad():
+        P.restorer(model, "bf16")(torch.zeros(2, 1, 16, 16), torch.tensor([1, 2]))
+    assert seen == [1]                                     # no copy: the caller's module ran

@@ -22,6 +22,10 @@ def test_a_generator_with_a_stride_calls_the_network_t_over_k_times_and_is_the_s
         with torch.no_grad():
             x, x_T = sample_from_prior(cfg, net, 2, "estimated noise", seed=3, progress=False, stride=k)
         assert net.calls == math.ceil(200 / k)                     # levels 200, 200-k, ..., > 0
+    net = SC.Counted(model)                 # bf16 samples a channels-last copy: the copy's calls count too
+    with torch.no_grad():
+        sample_from_prior(cfg, net, 2, "estimated noise", seed=3, progress=False, stride=50, precision="bf16")
+    assert net.calls == 4
     D = fitted_degradation(cfg)
     _, state = D.prior(2, torch.Generator().manual_seed(3))
     with torch.no_grad():                                          # the last one is the library's sampler, stride 30
