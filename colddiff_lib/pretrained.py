@@ -76,6 +76,10 @@ SHIPPED = [
               note="MNIST hot diffusion, Gaussian noise as the degradation (Table 5), cpu profile, continued from "
                    "`hot-mnist` (3,000 steps) on 2 CPU cores in fp32 at a learning rate of 2e-4 to 9,026 steps: "
                    "the model of Table 5's hot rows and their Figure 21 grids"),
+    ModelSpec("hot-mnist-22866", "cpu", "hot", "mnist", overrides={"train_steps": 22866, "lr": 2e-4},
+              note="MNIST hot diffusion (Table 5), cpu profile, `hot-mnist-9026` trained on (the same run, resumed "
+                   "exactly) on 2 CPU cores in fp32 at a learning rate of 2e-4 to 22,866 steps; measured with the "
+                   "20-step sampler so far (results/cpu/ablations/steps_mnist.md)"),
     ModelSpec("deblur-fashion-mnist", "cpu", "deblur", "fashion-mnist",
               note="Fashion-MNIST deblurring (Table 1's MNIST settings on a second real dataset), cpu profile"),
     ModelSpec("superres-fashion-mnist", "cpu", "superres", "fashion-mnist",
