@@ -58,9 +58,6 @@ SHIPPED = [
     ModelSpec("deblur-mnist", "cpu", "deblur", "mnist", note="MNIST deblurring (Table 1), cpu profile"),
     ModelSpec("inpaint-mnist", "cpu", "inpaint", "mnist", note="MNIST Gaussian-mask inpainting (Table 2), cpu profile"),
     ModelSpec("superres-mnist", "cpu", "superres", "mnist", note="MNIST 8x super-resolution (Table 3), cpu profile"),
-    ModelSpec("inpaint-mnist-8100", "cpu", "inpaint", "mnist", overrides={"train_steps": 8100},
-              note="MNIST Gaussian-mask inpainting (Table 2), cpu profile, continued from `inpaint-mnist` to 8,100 steps "
-                   "on 2 CPU cores (warm start); measured at N = 1,000 so far"),
     ModelSpec("inpaint-mnist-22151", "cpu", "inpaint", "mnist",
               overrides={"train_steps": 22151, "lr": 5e-5, "bf16": True},
               note="MNIST Gaussian-mask inpainting (Table 2), cpu profile, continued from `inpaint-mnist-8100` on 2 CPU "
