@@ -72,11 +72,11 @@ SHIPPED = [
     ModelSpec("hot-mnist-9026", "cpu", "hot", "mnist", overrides={"train_steps": 9026, "lr": 2e-4},
               note="MNIST hot diffusion, Gaussian noise as the degradation (Table 5), cpu profile, continued from "
                    "`hot-mnist` (3,000 steps) on 2 CPU cores in fp32 at a learning rate of 2e-4 to 9,026 steps: "
-                   "the model of Table 5's hot rows and their Figure 21 grids"),
+                   "Table 5's hot rows until 2026-12-04 (afternoon), when `hot-mnist-22866`'s replaced them"),
     ModelSpec("hot-mnist-22866", "cpu", "hot", "mnist", overrides={"train_steps": 22866, "lr": 2e-4},
               note="MNIST hot diffusion (Table 5), cpu profile, `hot-mnist-9026` trained on (the same run, resumed "
-                   "exactly) on 2 CPU cores in fp32 at a learning rate of 2e-4 to 22,866 steps; measured with the "
-                   "20-step sampler so far (results/cpu/ablations/steps_mnist.md)"),
+                   "exactly) on 2 CPU cores in fp32 at a learning rate of 2e-4 to 22,866 steps: "
+                   "the model of Table 5's hot rows and their Figure 21 grids"),
     ModelSpec("deblur-fashion-mnist", "cpu", "deblur", "fashion-mnist",
               note="Fashion-MNIST deblurring (Table 1's MNIST settings on a second real dataset), cpu profile"),
     ModelSpec("superres-fashion-mnist", "cpu", "superres", "fashion-mnist",
@@ -93,7 +93,7 @@ SHIPPED = [
                      "cpu profile's settings")
       for task, what, where in (("blurgen", "generation from blurred means", "Table 5 / Figure 21"),
                                 ("hot", "hot diffusion, Gaussian noise as the degradation", "Table 5 until "
-                                 "2026-12-04, now `hot-mnist-9026`'s rows; its own stay in results/REPORT.md"),
+                                 "2026-12-04, then `hot-mnist-9026`'s rows, now `hot-mnist-22866`'s; its own stay in results/REPORT.md"),
                                 ("inpaintgen", "generation from a solid colour by inpainting", "Table 5"),
                                 ("superresgen", "generation from 2x2 images by super-resolution", "Table 5"))],
     ModelSpec("deblur-mnist-workshop", "smoke", "deblur", "mnist", "workshop",
