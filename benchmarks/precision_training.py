@@ -36,7 +36,7 @@ from colddiff_lib.data import fixed_subset
 from colddiff_lib.experiments import class_kept, fully_degrade, test_images
 from colddiff_lib.io import atomic_write_text
 from colddiff_lib.sampling import algorithm2, batched, direct
-from colddiff_lib.tasks import load_data, make_degradation
+from colddiff_lib.tasks import get_task, load_data, make_degradation
 from colddiff_lib.training import (export_weights, load_checkpoint, model_from_checkpoint, train, warm_start,
                                    float_weights)
 
@@ -68,7 +68,7 @@ def train_arm(cfg, start: Path, weights_lr: float | None = None) -> dict:
 def evaluate(cfgs: dict, n: int, policy: str, bootstrap: int) -> list[dict]:
     """Sampled (Algorithm 2) and Direct for each arm's exported weights, on the same images and x_T."""
     cfg0 = next(iter(cfgs.values()))
-    prec, why = P.choose(policy)
+    prec, why = P.choose(policy, fp32_only=get_task(cfg0.task).fp32_sampling)
     print(f"sampling: {why}", flush=True)
     x0, test = test_images(cfg0, n)
     labels = fixed_subset(test, x0.shape[0], seed=cfg0.seed).labels

@@ -86,7 +86,7 @@ def measure(name: str, strides, n: int, policy: str, variant: str | None = None,
     model, info = pretrained.load(name, channels_last=True)
     cfg = info["config"]
     task = get_task(cfg.task)
-    prec, why = P.choose(policy)
+    prec, why = P.choose(policy, fp32_only=task.fp32_sampling)
     print(f"{name}: {why}", flush=True)
     if task.kind == "restoration":                                # the table's images and x_T, once for every stride
         x0, test = test_images(cfg, n)
@@ -223,11 +223,18 @@ def write_md(df: pd.DataFrame, out: Path = OUT):
     show = df.drop(columns=["eval on"]).astype(object)
     show = show.where(show.notna(), None)                   # blanks, not "nan"
     machines = sorted(set(str(m) for m in df["eval on"].dropna()))
+    # rows sampled in bf16 of a task whose x_T bf16 cannot hold (tasks.Task.fp32_sampling): not comparable
+    bad = sorted({f"`{m}`" for m, t, p in zip(df["model"], df["task"], df["precision"])
+                  if p == "bf16" and get_task(t).fp32_sampling})
+    warn = ("**Not comparable:** the bf16 rows of " + ", ".join(bad) + " were sampled before bf16 was found to "
+            "change what these tasks' networks read (their x_T hold the image in grey-level differences finer than "
+            "bf16 resolves; `precision_deblur_mnist.md`); they stand until measured again in fp32, which "
+            "`--precision auto` now picks for them.\n\n") if bad else ""
     md = ("# Fewer sampling steps: FID against network evaluations (MNIST, cpu profile)\n\n"
           "Beyond the paper. Algorithm 2 with a stride k visits T, T-k, ..., 0; stride 1 is the paper's sampler. "
           "Rows from `results/cpu/tables/` are the model's committed table rows; the others were measured by\n\n"
           "    python -m benchmarks.steps_curve --model <name> [--variant <v>] --strides <k ...> --n 10000\n\n"
-          f"{show.to_markdown(index=False, missingval='-')}\n\n"
+          f"{show.to_markdown(index=False, missingval='-')}\n\n" + warn +
           "Measured on: " + "; ".join(machines) + ". FID features in fp32.\n")
     atomic_write_text(out.with_suffix(".md"), md)
 

@@ -218,7 +218,7 @@ def _cmd_table(a) -> None:
         raise ValueError(f"{cfg.results_path / 'tables' / f'table{number}.csv'} holds {cfg.dataset} rows at "
                          f"N = {have}; a run at N = {want} would replace them: write elsewhere "
                          "(--set results_dir=DIR) or pass --replace")
-    prec, why = precision.choose(a.precision, default_device())
+    prec, why = precision.choose(a.precision, default_device(), task.fp32_sampling)
     print(f"precision: {why}")
     if task.kind == "generation":
         variants = a.variants or [v for v, _ in task.variants]
@@ -241,7 +241,7 @@ def _cmd_table(a) -> None:
 def _cmd_train(a) -> None:
     """train: train (or resume, or warm-start) one model; export its EMA weights when done."""
     cfg = _train_config(a)
-    why = "" if a.precision == "config" else f" ({precision.choose(a.precision, default_device())[1]})"
+    why = "" if a.precision == "config" else f" ({_train_precision(a, cfg.task)[1]})"
     print(f"precision: {'bf16 autocast' if cfg.bf16 else 'fp32'} training" + why
           + ("; this machine has native bf16: --precision auto trains about 1.7x faster (another model, its own "
              "hash; watch the loss, a bf16 run here once spiked)"
@@ -284,8 +284,14 @@ def _train_config(a):
     if a.precision != "config":
         if "bf16" in over:
             raise ValueError("--precision and --set bf16=... both set the training precision: give one")
-        over["bf16"] = precision.choose(a.precision, default_device())[0] == "bf16"
+        over["bf16"] = _train_precision(a, over.get("task") or get_config(_profile(a.profile), **over).task)[0] == "bf16"
     return get_config(_profile(a.profile), **over)
+
+
+def _train_precision(a, task: str) -> tuple[str, str]:
+    """--precision for training: as for sampling, a blur task keeps fp32 under auto (the network
+    reads its inputs in the precision it trains in)."""
+    return precision.choose(a.precision, default_device(), get_task(task).fp32_sampling)
 
 
 def _interrupted(a) -> str:

@@ -9,7 +9,9 @@ What the policy decides, and what it does not:
 
 * sampling (the tables' Algorithm 2 and Direct outputs): ``auto`` by default on the command line
   (``python -m colddiff_lib table --precision``); every table row records the precision it was
-  sampled in (column ``precision``).  The notebooks and the API default to ``fp32``, so that a
+  sampled in (column ``precision``).  Deblurring, blur generation and inpainting generation keep fp32
+  under ``auto`` (``tasks.Task.fp32_sampling``): their x_T holds the image in grey-level differences
+  finer than bf16 resolves.  The notebooks and the API default to ``fp32``, so that a
   checked notebook output never depends on the CPU it ran on;
 * training: bf16 is the config field ``bf16`` and part of the config hash (a model trained in bf16
   is another model, with its own weights file); every profile trains in fp32, and
@@ -87,20 +89,26 @@ def where(device: str | torch.device = "cpu") -> str:
     return m.get("gpu") or f"{m['cpu']} ({m['flags']}), {m['threads']} CPU threads"
 
 
-def choose(policy: str = "auto", device: str | torch.device = "cpu") -> tuple[str, str]:
+def choose(policy: str = "auto", device: str | torch.device = "cpu", fp32_only: str = "") -> tuple[str, str]:
     """The precision to run in, ``"fp32"`` or ``"bf16"``, and one line saying why.
 
-    ``auto``: bf16 where ``device`` has it natively, else fp32.  ``fp32`` / ``bf16``: as asked
-    (bf16 on an emulating CPU is allowed, and said to be slow)."""
+    ``auto``: bf16 where ``device`` has it natively, else fp32; but fp32 wherever ``fp32_only`` gives
+    a reason (a task's ``fp32_sampling``: bf16 would change what the network reads, not only how
+    fast).  ``fp32`` / ``bf16``: as asked (bf16 on an emulating CPU, or against ``fp32_only``, is
+    allowed and said to be slow or to change the result)."""
     if policy not in POLICIES:
         raise PrecisionError(f"precision {policy!r} is not a policy; use one of {', '.join(POLICIES)}")
     device = torch.device(device)
     native = native_bf16(device)
     where = f"{device.type} ({cpu_model()})" if device.type == "cpu" else device.type
     if policy == "auto":
+        if native and fp32_only:
+            return "fp32", f"fp32, although {where} has native bf16: {fp32_only}"
         if native:
             return "bf16", f"bf16 autocast: {where} has native bf16"
         return "fp32", f"fp32: {where} has no native bf16 (it would be emulated, several times slower)"
+    if policy == "bf16" and fp32_only:
+        return "bf16", f"bf16 autocast as asked, but expect other results than fp32's: {fp32_only}"
     if policy == "bf16" and not native:
         return "bf16", f"bf16 autocast as asked, but {where} emulates bf16: expect it to be several times slower"
     return policy, f"{policy} as asked"

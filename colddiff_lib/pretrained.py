@@ -55,7 +55,9 @@ class ModelSpec:
 # The shipped models: the cpu profile's real-data models first (the ones to use), then the smoke
 # profile's (plumbing-scale, for CI and workshops).
 SHIPPED = [
-    ModelSpec("deblur-mnist", "cpu", "deblur", "mnist", note="MNIST deblurring (Table 1), cpu profile"),
+    ModelSpec("deblur-mnist", "cpu", "deblur", "mnist",
+              note="MNIST deblurring, cpu profile, the profile's 3,000 steps on 2 CPU cores (Table 1 until 2026-12-04, "
+                   "now `deblur-mnist-9542`'s rows)"),
     ModelSpec("inpaint-mnist", "cpu", "inpaint", "mnist", note="MNIST Gaussian-mask inpainting (Table 2), cpu profile"),
     ModelSpec("superres-mnist", "cpu", "superres", "mnist", note="MNIST 8x super-resolution (Table 3), cpu profile"),
     ModelSpec("inpaint-mnist-22151", "cpu", "inpaint", "mnist",
@@ -64,17 +66,18 @@ SHIPPED = [
                    "cores in bf16 autocast, at a learning rate of 2e-4 to 16,767 steps (its 15,212-step checkpoint, "
                    "`inpaint-mnist-15212`, is measured in the training-length ablation; its weights are no longer "
                    "shipped), then 5e-5 to 22,151: the model of Table 2's MNIST rows"),
+    ModelSpec("deblur-mnist-9542", "cpu", "deblur", "mnist", overrides={"train_steps": 9542},
+              note="MNIST deblurring (Table 1), cpu profile, trained from scratch with the profile's own recipe (fp32, "
+                   "lr 1e-3; the config hash a CPU run of it has) for 9,542 steps on one H200 GPU: the model of Table "
+                   "1's MNIST rows"),
     ModelSpec("superres-mnist-9570", "cpu", "superres", "mnist",
               overrides={"train_steps": 9570, "lr": 5e-5, "bf16": True},
               note="MNIST 8x super-resolution (Table 3), cpu profile, continued from `superres-mnist` on 2 CPU cores in "
                    "bf16 autocast, at a learning rate of 2e-4 to 7,838 steps, then 5e-5 to 9,570: the model of Table 3's "
                    "MNIST rows"),
-    ModelSpec("hot-mnist-9026", "cpu", "hot", "mnist", overrides={"train_steps": 9026, "lr": 2e-4},
-              note="MNIST hot diffusion, Gaussian noise as the degradation (Table 5), cpu profile, continued from "
-                   "`hot-mnist` (3,000 steps) on 2 CPU cores in fp32 at a learning rate of 2e-4 to 9,026 steps: "
-                   "Table 5's hot rows until 2026-12-04 (afternoon), when `hot-mnist-22866`'s replaced them"),
     ModelSpec("hot-mnist-22866", "cpu", "hot", "mnist", overrides={"train_steps": 22866, "lr": 2e-4},
-              note="MNIST hot diffusion (Table 5), cpu profile, `hot-mnist-9026` trained on (the same run, resumed "
+              note="MNIST hot diffusion (Table 5), cpu profile, `hot-mnist-9026` (9,026 steps; its weights are no "
+                   "longer shipped, its rows stay in results/cpu/ablations/steps_mnist.md) trained on (the same run, resumed "
                    "exactly) on 2 CPU cores in fp32 at a learning rate of 2e-4 to 22,866 steps: "
                    "the model of Table 5's hot rows and their Figure 21 grids"),
     ModelSpec("deblur-fashion-mnist", "cpu", "deblur", "fashion-mnist",

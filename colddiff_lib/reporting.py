@@ -126,7 +126,9 @@ def merge_table(rows, number: int | str, cfg: Config, title: str, replace_larger
                     f"N = {int(r['N new'])} and would replace it: write elsewhere (--set results_dir=DIR) "
                     "or pass --replace (API: replace_larger=True) to replace it")
         same = old.set_index(key).index.isin(new.set_index(key).index)
-        new = pd.concat([old[~same], new], ignore_index=True)
+        at = int(same.argmax()) if same.any() else len(old)       # replaced rows keep their place
+        kept = old[~same]
+        new = pd.concat([kept.iloc[:at], new, kept.iloc[at:]], ignore_index=True)
     return write_table(new.to_dict("records"), number, cfg, title)
 
 

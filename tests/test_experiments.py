@@ -143,6 +143,7 @@ def test_merge_table_replaces_only_its_own_rows(tmp_path):
     assert len(df) == 6 and df.groupby(["dataset", "column"]).size().max() == 1          # replaced, not appended
     fid = df.set_index(["dataset", "column"]).FID
     assert fid["mnist", "Sampled"] == 40.0 and fid["cifar10-standin", "Direct"] == 80.0   # new rows; others kept
+    assert list(df.dataset) == ["mnist"] * 3 + ["cifar10-standin"] * 3                    # in their old place
     df = R.merge_table(_rows("fashion-mnist", (250.0, 30.0, 35.0)), 1, cfg, "Deblurring")
     raw = pd.read_csv(tmp_path / "cpu" / "tables" / "table1.csv", dtype=str, keep_default_na=False)
     assert len(raw) == 9 and set(raw[raw.dataset != "mnist"]["paper FID"]) == {""}        # unknown stays blank

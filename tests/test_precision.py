@@ -84,3 +84,41 @@ def test_bf16_restorer_uses_a_network_that_is_already_channels_last_itself():
     with torch.no_grad():
         P.restorer(model, "bf16")(torch.zeros(2, 1, 16, 16), torch.tensor([1, 2]))
     assert seen == [1]                                     # no copy: the caller's module ran
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_keeps_fp32_where_the_task_says_bf16_changes_the_result(monkeypatch, native):
+    """A task's ``fp32_sampling`` reason wins over native bf16 under auto, and is said; asking for
+    bf16 explicitly still gets it, with the warning."""
+    monkeypatch.setattr(P, "cpu_flags", lambda: {"avx512_bf16"} if native else {"avx2"})
+    chosen, why = P.choose("auto", "cpu", fp32_only="the reason")
+    assert chosen == "fp32" and ("the reason" in why) == native
+    forced, why = P.choose("bf16", "cpu", fp32_only="the reason")
+    assert forced == "bf16" and "the reason" in why
+    assert P.choose("auto", "cpu")[0] == ("bf16" if native else "fp32")
+
+
+def test_the_tasks_kept_in_fp32_are_those_whose_x_T_bf16_cannot_hold():
+    """Independent of the flag: round each MNIST task's fully degraded x_T to bf16 (what autocast does
+    to the network's input) and compare the rounding error with what x_T holds of the image, its
+    deviation from its own mean.  Blur hides the digit in deviations of ~1e-2 (deblurring; 1e-7 for
+    blur generation's mean; inpainting generation's nearly solid x_T, 1e-4), where bf16 rounding is
+    >= 10% of the signal; inpainting, super-resolution and noise keep it at full contrast (< 1%).  The tasks whose ratio is large must be the ones marked fp32."""
+    from colddiff_lib import experiments
+    from colddiff_lib.tasks import TASKS, make_degradation
+    seen = {}
+    for name, task in TASKS.items():
+        if task.kind not in ("restoration", "generation") or task.needs_source or (task.datasets and "mnist" not in task.datasets):
+            continue
+        try:
+            cfg = get_config("smoke", task=name, dataset="mnist")
+            x0, _ = experiments.test_images(cfg, 32)
+            D = make_degradation(cfg, x0.shape[1])
+        except Exception:                     # a colour-only task (snow, decolor): no MNIST schedule
+            continue
+        xT, _ = experiments.fully_degrade(cfg, D, x0)
+        signal = (xT - xT.mean(dim=(2, 3), keepdim=True)).std()
+        ratio = float((xT.to(torch.bfloat16).float() - xT).std() / signal)
+        seen[name] = ratio
+        assert (ratio > 0.05) == bool(task.fp32_sampling), (name, ratio)
+    assert {"deblur", "inpaint", "superres", "blurgen", "hot"} <= set(seen), seen
