@@ -245,7 +245,8 @@ def _cmd_train(a) -> None:
     print(f"precision: {'bf16 autocast' if cfg.bf16 else 'fp32'} training" + why
           + ("; this machine has native bf16: --precision auto trains about 1.7x faster (another model, its own "
              "hash; watch the loss, a bf16 run here once spiked)"
-             if a.precision == "config" and not cfg.bf16 and precision.native_bf16(default_device()) else ""))
+             if a.precision == "config" and not cfg.bf16 and precision.native_bf16(default_device())
+             and not get_task(cfg.task).fp32_sampling else ""))
     a.force = a.force or env.force()            # make's FORCE=1 / COLDDIFF_FORCE
     _warn_if_paper_on_cpu(cfg)
     _maybe_init_distributed()
