@@ -23,12 +23,11 @@ import pandas as pd
 import torch
 
 from colddiff_lib import metrics, precision as P, pretrained
-from colddiff_lib.data import fixed_subset
-from colddiff_lib.experiments import class_kept, fully_degrade, test_images
+from colddiff_lib.experiments import class_check_set, class_kept, fully_degrade, test_images
 from colddiff_lib.io import atomic_write_text
 from colddiff_lib.paths import REPO_ROOT
 from colddiff_lib.sampling import algorithm2, batched, direct
-from colddiff_lib.tasks import get_task, load_data, make_degradation
+from colddiff_lib.tasks import get_task, make_degradation
 
 OUT = REPO_ROOT / "results" / "cpu" / "ablations" / "class_kept_mnist"
 KEY = ["model", "column"]
@@ -44,11 +43,9 @@ def measure(name: str, n: int, policy: str = "auto", batch_size: int = 128) -> l
     prec, why = P.choose(policy, fp32_only=get_task(cfg.task).fp32_sampling)
     print(f"sampling: {why}", flush=True)
     x0, test = test_images(cfg, n)
-    labels = fixed_subset(test, x0.shape[0], seed=cfg.seed).labels
+    labels, train_x, train_labels = class_check_set(cfg, test, x0.shape[0])
     D = make_degradation(cfg, x0.shape[1])
     xT, state = fully_degrade(cfg, D, x0)                  # x_T = D(x0, T): the table's seeded state
-    train_ds = load_data(cfg, "train")
-    train_x = train_ds.batch(torch.arange(len(train_ds)), augment=False)
     R = P.restorer(model, prec)
     rows = []
     for column, sampler in (("Sampled", algorithm2), ("Direct", direct)):
@@ -58,7 +55,7 @@ def measure(name: str, n: int, policy: str = "auto", batch_size: int = 128) -> l
         rows.append({"model": name, "task": cfg.task, "train steps": int(info["step"]), "column": column,
                      "N": int(x.shape[0]), "sampled in": prec, "SSIM": round(metrics.ssim(x, x0), 4),
                      "RMSE": round(metrics.rmse(x, x0), 4),
-                     "class kept": round(class_kept({column: x}, labels, train_x, train_ds.labels)[column], 4),
+                     "class kept": round(class_kept({column: x}, labels, train_x, train_labels)[column], 4),
                      "eval s": round(time.perf_counter() - t0, 1), "eval on": P.where()})
         print(rows[-1], flush=True)
     return rows

@@ -32,11 +32,10 @@ import torch
 from colddiff_lib import metrics, precision as P
 from colddiff_lib.__main__ import _parse_set
 from colddiff_lib.config import get_config
-from colddiff_lib.data import fixed_subset
-from colddiff_lib.experiments import class_kept, fully_degrade, test_images
+from colddiff_lib.experiments import class_check_set, class_kept, fully_degrade, test_images
 from colddiff_lib.io import atomic_write_text
 from colddiff_lib.sampling import algorithm2, batched, direct
-from colddiff_lib.tasks import get_task, load_data, make_degradation
+from colddiff_lib.tasks import get_task, make_degradation
 from colddiff_lib.training import (export_weights, load_checkpoint, model_from_checkpoint, train, warm_start,
                                    float_weights)
 
@@ -71,12 +70,10 @@ def evaluate(cfgs: dict, n: int, policy: str, bootstrap: int) -> list[dict]:
     prec, why = P.choose(policy, fp32_only=get_task(cfg0.task).fp32_sampling)
     print(f"sampling: {why}", flush=True)
     x0, test = test_images(cfg0, n)
-    labels = fixed_subset(test, x0.shape[0], seed=cfg0.seed).labels
+    labels, train_x, train_labels = class_check_set(cfg0, test, x0.shape[0])
     D = make_degradation(cfg0, x0.shape[1])
     xT, state = fully_degrade(cfg0, D, x0)                       # x_T = D(x0, T), the table's seeded state
     ref = metrics.reference_features(test, x0.shape[0], seed=cfg0.seed)          # cached on disk
-    train_ds = load_data(cfg0, "train")
-    train_x = train_ds.batch(torch.arange(len(train_ds)), augment=False)
     rows = []
     for arm, cfg in cfgs.items():
         ck = load_checkpoint(cfg.weights_path, cfg)
@@ -92,7 +89,7 @@ def evaluate(cfgs: dict, n: int, policy: str, bootstrap: int) -> list[dict]:
                          "FID": round(metrics.fid_from_features(f, ref), 4),
                          "FID bootstrap sd": round(metrics.fid_bootstrap_sd(f, ref, bootstrap), 4) if bootstrap else None,
                          "SSIM": round(metrics.ssim(x, x0), 4), "RMSE": round(metrics.rmse(x, x0), 4),
-                         "class kept": round(class_kept({column: x}, labels, train_x, train_ds.labels)[column], 4),
+                         "class kept": round(class_kept({column: x}, labels, train_x, train_labels)[column], 4),
                          "sampling s": s})
             print(rows[-1], flush=True)
     return rows

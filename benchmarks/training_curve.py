@@ -30,7 +30,7 @@ COLUMNS = {"Sampled": "tab:blue", "Direct": "tab:orange"}
 STEP_TICKS = [3000, 5000, 10000, 20000, 40000]
 # rows of another training recipe than their table's line (drawn as open markers, not joined to it):
 # (table, train steps) -> what differs
-OFF_LINE = {(1, 8800): "deblur-mnist-8800: bf16 warm start, sampled in bf16"}
+OFF_LINE = {(1, 8800): "8800 steps, bf16 (not comparable)"}
 
 
 def committed(table: int) -> pd.DataFrame:

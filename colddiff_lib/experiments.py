@@ -147,6 +147,13 @@ def class_kept(outs: dict, labels: torch.Tensor, ref: torch.Tensor, ref_labels: 
             for col, x in outs.items()}
 
 
+def class_check_set(cfg: Config, test, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What :func:`class_kept` needs for the table's first ``n`` test images (:func:`test_images`):
+    their labels, and the training images with theirs (the 1-NN judge's reference)."""
+    train = load_data(cfg, "train")
+    return fixed_subset(test, n, seed=cfg.seed).labels, train.all(), train.labels
+
+
 def metric_rows(cfg: Config, table: int, x0, outs: dict, test, info: dict, T: int, fid: bool = True,
                 precision: str = "fp32") -> list[dict]:
     """One table row per column of ``outs``: FID (against the test originals), SSIM and RMSE,
