@@ -2,8 +2,8 @@
 in bf16 autocast, then evaluated side by side on the table's test images.
 
     python -m benchmarks.precision_training --task deblur --dataset mnist \
-        --from results/cpu/weights/deblur-mnist.pt --steps 4000 --n 10000 --scratch /tmp/prec \
-        --out results/cpu/ablations/precision_training_deblur_mnist
+        --from results/cpu/weights/deblur-mnist.pt --steps 4000 --n 10000 --sampling-precision fp32 \
+        --scratch /tmp/prec --out results/cpu/ablations/precision_training_deblur_mnist
 
 Both arms warm-start from the same EMA weights (``training.warm_start``: network and EMA from the
 weights, Adam afresh, the data generator seeded from the step), so they see the same batches in the
@@ -14,8 +14,8 @@ on); nothing under ``results/`` is touched but ``--out``.
 
 Evaluation holds everything else fixed: the same ``--n`` seeded test images and x_T = D(x0, T),
 Algorithm 2 (the paper's Sampled column) and Direct, both arms sampled in ``--sampling-precision``
-(``auto``: bf16 where the CPU has it natively; sampling in bf16 moves FID by about its bootstrap
-noise, ``precision_superres_mnist_n2000.md`` and ``steps_mnist.md``), FID features in fp32.  FID,
+(``auto``: bf16 where the CPU has it natively and the task's x_T survives it, fp32 for the tasks of
+``tasks.Task.fp32_sampling`` such as deblurring; ``precision.choose``), FID features in fp32.  FID,
 SSIM, RMSE, the class kept (1-NN label among the 60,000 training digits, as Table 1's lookup
 ablation) and FID's bootstrap standard deviation per row, so that the fp32 - bf16 gap is read
 against the noise of FID itself.  Writes ``<out>.csv`` and ``<out>.md`` (atomically) with the machine.

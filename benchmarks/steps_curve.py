@@ -171,16 +171,33 @@ def merge(new: list[dict], out: Path = OUT) -> pd.DataFrame:
     return df
 
 
+def figure_models(df: pd.DataFrame) -> list[str]:
+    """The models the figure shows: per task, the longest-trained model with at least two points on its
+    curve (the one a user would pick; older models keep their rows in the table)."""
+    pts = df.groupby("model").agg(task=("task", "first"), steps=("train steps", "max"),
+                                  points=("network evaluations", "nunique"))
+    pts = pts[pts["points"] >= 2].reset_index().sort_values(["task", "steps"])
+    return sorted(pts.drop_duplicates("task", keep="last")["model"])
+
+
+def comparable(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows that read the same as the paper's arithmetic: no bf16 row of a task whose x_T bf16 cannot hold
+    (``tasks.Task.fp32_sampling``)."""
+    bad = [p == "bf16" and get_task(t).fp32_sampling for t, p in zip(df["task"], df["precision"])]
+    return df[~pd.Series(bad, index=df.index, dtype=bool)]
+
+
 def figure(df: pd.DataFrame):
-    """FID against network evaluations, one panel per model that has a strided point.  One point per
+    """FID against network evaluations, one panel per task (:func:`figure_models`).  One point per
     sampler and step count: the bf16 row where both precisions were measured (filled markers), else
-    the fp32 one (hollow markers); the bf16-vs-fp32 comparison itself is in the table."""
+    the fp32 one (hollow markers); the bf16-vs-fp32 comparison itself is in the table.  Rows that are
+    not comparable (:func:`comparable`) are left out."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from colddiff_lib.plotting import savefig
-    df = df[df["N"] == df["N"].max()].copy()
-    strided = sorted(df.loc[df["stride"].fillna(1) > 1, "model"].unique())
+    df = comparable(df[df["N"] == df["N"].max()]).copy()
+    strided = figure_models(df)
     df = df[df["model"].isin(strided)]
     df["_fp32"] = df["precision"] != "bf16"
     df = df.sort_values("_fp32").drop_duplicates(["model", "sampler", "network evaluations"], keep="first")
@@ -210,9 +227,10 @@ def figure(df: pd.DataFrame):
         ax.set_ylabel(f"FID, N = {int(g['N'].max()):,} (lower is better)")
         ax.set_title(f"{model}: {g['task'].iloc[0]}, {int(g['train steps'].iloc[0]):,} training steps", fontsize=9)
         ax.legend(fontsize=7)
-    fig.suptitle("Fewer sampling steps on MNIST (cpu profile): FID against network evaluations per sample\n"
+    fig.suptitle("Fewer sampling steps on MNIST (cpu profile): FID against network evaluations per sample, "
+                 "the current model of each task\n"
                  "Algorithm 2 / the DDIM-like hot sampler with a stride; the rightmost point of each line is the "
-                 "paper's sampler; hollow markers: fp32", fontsize=9)
+                 "paper's sampler; hollow markers: fp32, filled: bf16", fontsize=9)
     fig.tight_layout()
     path = savefig(fig, "steps_curves_mnist", get_config("cpu"))
     plt.close(fig)

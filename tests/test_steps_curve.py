@@ -55,6 +55,20 @@ def test_committed_points_are_the_tables_rows():
     assert rows["Direct"]["FID"] == t3.loc["Direct", "FID"] and rows["Direct"]["network evaluations"] == 1
 
 
+def test_the_figure_shows_each_tasks_longest_trained_model_and_no_incomparable_bf16_point():
+    r = lambda model, task, steps, nfe, prec: {"model": model, "task": task, "train steps": steps,
+                                               "network evaluations": nfe, "precision": prec}
+    df = pd.DataFrame([r("deblur-a", "deblur", 3000, 20, "fp32"), r("deblur-a", "deblur", 3000, 5, "bf16"),
+                       r("deblur-b", "deblur", 9542, 20, "fp32"), r("deblur-b", "deblur", 9542, 1, "fp32"),
+                       r("hot-a", "hot", 3000, 200, "fp32"), r("hot-a", "hot", 3000, 20, "bf16"),
+                       r("hot-b", "hot", 22866, 200, "bf16"),                 # one point only: no curve
+                       r("superres-a", "superres", 9570, 3, "bf16"), r("superres-a", "superres", 9570, 1, "bf16")])
+    kept = SC.comparable(df)
+    # deblurring's x_T cannot be held in bf16 (tasks.Task.fp32_sampling); hot's and super-resolution's can
+    assert list(kept.index) == [0, 2, 3, 4, 5, 6, 7, 8]
+    assert SC.figure_models(kept) == ["deblur-b", "hot-a", "superres-a"]
+
+
 def test_training_curve_points_hold_the_committed_rows():
     """The training-length figure plots every committed MNIST Table 1-3 row (N = 10,000) with the
     table's own values, once per table, steps and column."""
