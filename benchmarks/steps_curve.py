@@ -183,7 +183,7 @@ def figure_models(df: pd.DataFrame) -> list[str]:
 def comparable(df: pd.DataFrame) -> pd.DataFrame:
     """Rows that read the same as the paper's arithmetic: no bf16 row of a task whose x_T bf16 cannot hold
     (``tasks.Task.fp32_sampling``)."""
-    bad = [p == "bf16" and get_task(t).fp32_sampling for t, p in zip(df["task"], df["precision"])]
+    bad = [p == "bf16" and bool(get_task(t).fp32_sampling) for t, p in zip(df["task"], df["precision"])]
     return df[~pd.Series(bad, index=df.index, dtype=bool)]
 
 
@@ -220,6 +220,7 @@ def figure(df: pd.DataFrame):
                 ax.annotate(f"{r['FID']:.2f}", (r["network evaluations"], r["FID"]), textcoords="offset points",
                             xytext=(5, 4), fontsize=7)
         ax.set_xscale("log")
+        ax.margins(x=0.12, y=0.15)                          # room for the value labels at the edges
         ticks = sorted(g["network evaluations"].unique())
         ax.set_xticks(ticks, [str(int(t)) for t in ticks])
         ax.minorticks_off()
@@ -242,12 +243,20 @@ def write_md(df: pd.DataFrame, out: Path = OUT):
     show = show.where(show.notna(), None)                   # blanks, not "nan"
     machines = sorted(set(str(m) for m in df["eval on"].dropna()))
     # rows sampled in bf16 of a task whose x_T bf16 cannot hold (tasks.Task.fp32_sampling): not comparable
-    bad = sorted({f"`{m}`" for m, t, p in zip(df["model"], df["task"], df["precision"])
-                  if p == "bf16" and get_task(t).fp32_sampling})
-    warn = ("**Not comparable:** the bf16 rows of " + ", ".join(bad) + " were sampled before bf16 was found to "
-            "change what these tasks' networks read (their x_T hold the image in grey-level differences finer than "
-            "bf16 resolves; `precision_deblur_mnist.md`); they stand until measured again in fp32, which "
-            "`--precision auto` now picks for them.\n\n") if bad else ""
+    keys = ["model", "sampler", "stride", "N"]
+    fp32 = {tuple(r) for r in df.loc[df["precision"] == "fp32", keys].astype(str).to_numpy()}
+    bad = df[[p == "bf16" and bool(get_task(t).fp32_sampling) for t, p in zip(df["task"], df["precision"])]]
+    twin = [tuple(r) in fp32 for r in bad[keys].astype(str).to_numpy()]
+    again = sorted({f"`{m}`" for m, tw in zip(bad["model"], twin) if tw})
+    alone = sorted({f"`{m}`" for m, tw in zip(bad["model"], twin) if not tw})
+    warn = ("**Not comparable:** bf16 rows of " + ", ".join(sorted(set(again) | set(alone))) + " were sampled "
+            "before bf16 was found to change what these tasks' networks read (their x_T hold the image in grey-level "
+            "differences finer than bf16 resolves; `precision_deblur_mnist.md`)"
+            + ("; those of " + ", ".join(again) + " have been measured again in fp32, the row beside them"
+               if again else "")
+            + ("; those of " + ", ".join(alone) + " stand until measured again in fp32" if alone else "")
+            + ". `--precision auto` picks fp32 for these tasks, and the figure leaves their bf16 points out."
+            "\n\n") if len(bad) else ""
     md = ("# Fewer sampling steps: FID against network evaluations (MNIST, cpu profile)\n\n"
           "Beyond the paper. Algorithm 2 with a stride k visits T, T-k, ..., 0; stride 1 is the paper's sampler. "
           "Rows from `results/cpu/tables/` are the model's committed table rows; the others were measured by\n\n"

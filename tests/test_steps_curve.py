@@ -69,6 +69,15 @@ def test_the_figure_shows_each_tasks_longest_trained_model_and_no_incomparable_b
     assert SC.figure_models(kept) == ["deblur-b", "hot-a", "superres-a"]
 
 
+def test_the_page_says_which_incomparable_bf16_rows_have_an_fp32_twin(tmp_path):
+    r = lambda model, prec: {"model": model, "task": "deblur", "sampler": "Algorithm 2", "stride": 4, "N": 10000,
+                             "precision": prec, "FID": 1.0, "eval on": "here"}
+    SC.write_md(pd.DataFrame([r("twin", "bf16"), r("twin", "fp32"), r("alone", "bf16")]), tmp_path / "page")
+    text = (tmp_path / "page.md").read_text()
+    assert "those of `twin` have been measured again in fp32" in text
+    assert "those of `alone` stand until measured again in fp32" in text
+
+
 def test_training_curve_points_hold_the_committed_rows():
     """The training-length figure plots every committed MNIST Table 1-3 row (N = 10,000) with the
     table's own values, once per table, steps and column."""
