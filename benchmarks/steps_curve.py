@@ -183,8 +183,13 @@ def figure_models(df: pd.DataFrame) -> list[str]:
 def comparable(df: pd.DataFrame) -> pd.DataFrame:
     """Rows that read the same as the paper's arithmetic: no bf16 row of a task whose x_T bf16 cannot hold
     (``tasks.Task.fp32_sampling``)."""
+    return df[~incomparable(df)]
+
+
+def incomparable(df: pd.DataFrame) -> pd.Series:
+    """True for the bf16 rows of a task whose x_T bf16 cannot hold (``tasks.Task.fp32_sampling``)."""
     bad = [p == "bf16" and bool(get_task(t).fp32_sampling) for t, p in zip(df["task"], df["precision"])]
-    return df[~pd.Series(bad, index=df.index, dtype=bool)]
+    return pd.Series(bad, index=df.index, dtype=bool)
 
 
 def figure(df: pd.DataFrame):
@@ -245,7 +250,7 @@ def write_md(df: pd.DataFrame, out: Path = OUT):
     # rows sampled in bf16 of a task whose x_T bf16 cannot hold (tasks.Task.fp32_sampling): not comparable
     keys = ["model", "sampler", "stride", "N"]
     fp32 = {tuple(r) for r in df.loc[df["precision"] == "fp32", keys].astype(str).to_numpy()}
-    bad = df[[p == "bf16" and bool(get_task(t).fp32_sampling) for t, p in zip(df["task"], df["precision"])]]
+    bad = df[incomparable(df)]
     twin = [tuple(r) in fp32 for r in bad[keys].astype(str).to_numpy()]
     again = sorted({f"`{m}`" for m, tw in zip(bad["model"], twin) if tw})
     alone = sorted({f"`{m}`" for m, tw in zip(bad["model"], twin) if not tw})
