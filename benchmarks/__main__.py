@@ -137,6 +137,8 @@ def bench_roofline(quick):
                 "fraction_of_bound": round(fid_bound / (s * 1e3), 3), "peer": "", "ratio_to_peer": None,
                 "goal": ">= 0.75 (fp32)", "chosen_precision": chosen}
     rows.append(fid_path)
+    if not quick and _can_compile():
+        rows += _compiled_rows(model, xl, te, b, g_unet, chosen, roof, bound, per, ext, u, g_fid, s, fid_bound)
     print(f"\n[0] roofline of this machine ({P.cpu_model()}; {P.machine()['flags']}), and the hot paths as "
           f"fractions of it; precision policy: {why}")
     # where the chosen precision's U-Net forward loses to its bound, op by op
@@ -381,6 +383,52 @@ def bench_threads(quick):
     print(f"\n[8] OpenMP wait policy, cpu profile MNIST U-Net forward (batch 32, {torch.get_num_threads()} "
           "threads per process): one process alone, and two at once on the same cores")
     return save("threads", rows)
+
+
+def _can_compile() -> bool:
+    """torch.compile's CPU backend (inductor) writes C++: it needs a compiler on the PATH."""
+    import shutil
+    return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+
+
+def _compiled_rows(model, xl, te, b, g_unet, chosen, roof, bound, per, ext, u, g_fid, s_fid, fid_bound):
+    """The same two hot paths under ``torch.compile`` (inductor, with ``freezing``: weights folded as
+    constants, element-wise ops fused into the convolutions' epilogues where oneDNN allows), against
+    their eager rows of the same run. The library does not compile: a few percent (see the README,
+    benchmarks) against tens of seconds of compiling in every process and each new batch shape."""
+    import torch._inductor.config as ic
+    rows, frozen = [], ic.freezing
+    ic.freezing = True
+    try:
+        with torch.no_grad(), P.autocast(chosen):
+            net = torch.compile(model)
+            t0 = time.perf_counter()
+            net(xl, te)
+            c_unet = time.perf_counter() - t0
+            sc = timeit(lambda: net(xl, te), repeat=5) / b
+        torch._dynamo.reset()
+        rows.append({"what": f"cpu U-Net forward, batch {b}, channels_last, torch.compile ({g_unet:.3f} GFLOP/img; "
+                             f"{c_unet:.0f} s to compile)", "precision": chosen,
+                     "per_image_ms": round(sc * 1e3, 3), "GFLOP_per_s": round(g_unet / sc, 1),
+                     "fraction_of_roofline": round(g_unet / sc / roof[chosen], 3),
+                     "roofline_ms": round(bound["channels_last", chosen], 3),
+                     "fraction_of_bound": round(bound["channels_last", chosen] / (sc * 1e3), 3),
+                     "peer": f"eager channels_last {chosen}", "ratio_to_peer": round(per["channels_last", chosen] / sc, 2),
+                     "goal": "", "chosen_precision": chosen})
+        cext = torch.compile(ext)
+        t0 = time.perf_counter()
+        M.extract_features(u[:8], extractor=cext)
+        c_fid = time.perf_counter() - t0
+        sf = timeit(lambda: M.extract_features(u, extractor=cext), repeat=2) / len(u)
+        torch._dynamo.reset()
+        rows.append({"what": f"FID features, FastInception, torch.compile ({g_fid:.2f} GFLOP/img; {c_fid:.0f} s to compile)",
+                     "precision": "fp32", "per_image_ms": round(sf * 1e3, 2), "GFLOP_per_s": round(g_fid / sf, 1),
+                     "fraction_of_roofline": round(g_fid / sf / roof["fp32"], 3), "roofline_ms": round(fid_bound, 3),
+                     "fraction_of_bound": round(fid_bound / (sf * 1e3), 3), "peer": "eager FastInception",
+                     "ratio_to_peer": round(s_fid / sf, 2), "goal": "", "chosen_precision": chosen})
+    finally:
+        ic.freezing = frozen
+    return rows
 
 
 BENCHES = {"roofline": bench_roofline, "blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": bench_fid, "bf16ab": bench_bf16ab, "layout": bench_layout, "norm": bench_norm,

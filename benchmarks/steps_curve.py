@@ -171,9 +171,12 @@ def merge(new: list[dict], out: Path = OUT) -> pd.DataFrame:
     return df
 
 
-def figure_models(df: pd.DataFrame) -> list[str]:
+def figure_models(df: pd.DataFrame, shipped: set[str] | None = None) -> list[str]:
     """The models the figure shows: per task, the longest-trained model with at least two points on its
-    curve (the one a user would pick; older models keep their rows in the table)."""
+    curve (the one a user would pick; older models keep their rows in the table), among ``shipped``
+    when given (a model whose weights left the repository, or were never shipped, keeps its rows only)."""
+    if shipped is not None:
+        df = df[df["model"].isin(shipped)]
     pts = df.groupby("model").agg(task=("task", "first"), steps=("train steps", "max"),
                                   points=("network evaluations", "nunique"))
     pts = pts[pts["points"] >= 2].reset_index().sort_values(["task", "steps"])
@@ -202,7 +205,7 @@ def figure(df: pd.DataFrame):
     import matplotlib.pyplot as plt
     from colddiff_lib.plotting import savefig
     df = comparable(df[df["N"] == df["N"].max()]).copy()
-    strided = figure_models(df)
+    strided = figure_models(df, shipped={m.name for m in pretrained.SHIPPED})
     df = df[df["model"].isin(strided)]
     df["_fp32"] = df["precision"] != "bf16"
     df = df.sort_values("_fp32").drop_duplicates(["model", "sampler", "network evaluations"], keep="first")

@@ -72,6 +72,11 @@ class Config:
     attn_dim_head: int = 32
     # optimisation (paper: Adam 2e-5, batch 32, accumulate 2, 700k steps)
     lr: float = 2e-5
+    # beyond the paper (constant rate): the rate falls linearly from lr at step lr_decay_start to 0
+    # at lr_decay_end (0, 0: constant). Steps, not fractions of train_steps, so that a run's rate at
+    # a step never depends on where it will stop (resuming and going on stay exact).
+    lr_decay_start: int = 0
+    lr_decay_end: int = 0
     batch_size: int = 32
     grad_accum: int = 2
     train_steps: int = 700_000
@@ -236,7 +241,7 @@ _RULES = {
     "image_size": _int(8), "T": _max_T, "blur_sigmas": _registered("blur_sigmas", "blur_sigmas setting"),
     "superres_cascade": _registered("superres_cascades", "superres_cascade setting"),
     "unet_dim": _int(4, even=True), "dim_mults": _mults, "attn_heads": _int(1), "attn_dim_head": _int(1),
-    "lr": _float(0, 1, lo_open=True), "batch_size": _int(1), "grad_accum": _int(1), "train_steps": _int(1),
+    "lr": _float(0, 1, lo_open=True), "lr_decay_start": _int(0), "lr_decay_end": _int(0), "batch_size": _int(1), "grad_accum": _int(1), "train_steps": _int(1),
     "ema_decay": _float(0, 1, hi_open=True), "ema_every": _int(1), "ema_start": _int(0),
     "bf16": _bool, "hflip": _bool, "tag": None, "seed": _int(0, hi=MAX_SEED, why=" (seeds are offset per step and per image; torch takes 64 bits)"),
     "n_eval": _int(1), "n_generate": _int(1),
@@ -256,13 +261,27 @@ def validate(cfg: "Config") -> None:
     if allowed and cfg.dataset not in allowed:
         raise ConfigError(f"task {cfg.task!r} needs a labelled 10-class dataset: {', '.join(allowed)}; "
                           f"got {cfg.dataset!r}")
+    if cfg.lr_decay_end and cfg.lr_decay_end <= cfg.lr_decay_start:
+        raise ConfigError(f"lr_decay_end ({cfg.lr_decay_end}) must lie beyond lr_decay_start ({cfg.lr_decay_start}), "
+                          "or be 0 for a constant rate; write e.g. lr_decay_start=20000 lr_decay_end=30000")
+    if cfg.lr_decay_start and not cfg.lr_decay_end:
+        raise ConfigError(f"lr_decay_start={cfg.lr_decay_start} needs lr_decay_end (the step where the rate reaches 0); "
+                          f"write e.g. lr_decay_end={cfg.lr_decay_start + 10000}")
     levels = 2 ** (len(cfg.dim_mults) - 1)
     if cfg.image_size % levels:
         raise ConfigError(f"image_size {cfg.image_size} must be divisible by {levels} for dim_mults {cfg.dim_mults} "
                           "(the U-Net halves the resolution at each level but the last)")
 
 
-_HASH_NEUTRAL = {"hflip": True, "tag": "", "superres_cascade": "halve"}
+_HASH_NEUTRAL = {"hflip": True, "tag": "", "superres_cascade": "halve", "lr_decay_start": 0, "lr_decay_end": 0}
+
+
+def lr_at(cfg: "Config", step: int) -> float:
+    """The learning rate of the step that follows ``step`` completed steps: ``cfg.lr``, or on the
+    linear decay from ``lr_decay_start`` (``cfg.lr``) to ``lr_decay_end`` (0)."""
+    if not cfg.lr_decay_end or step <= cfg.lr_decay_start:
+        return cfg.lr
+    return cfg.lr * max(0.0, (cfg.lr_decay_end - step) / (cfg.lr_decay_end - cfg.lr_decay_start))
 
 
 def results_root(results_dir: str | os.PathLike | None = None) -> Path:

@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .common import default_device, progress_enabled, progress_flag, slice_state
-from .config import Config
+from .config import Config, lr_at
 from .data import ImageSet
 from .io import atomic_write
 
@@ -285,6 +285,8 @@ def fit(cfg: Config, data: ImageSet, objective, new_model: Callable[[], torch.nn
                 raise DivergedError(f"training diverged at step {step + 1}: the l1 loss is {total} (lr {cfg.lr}); lower the "
                                     "learning rate (--set lr=...) and retrain (CLI --force); nothing was exported, "
                                     f"and {path} keeps the last finite checkpoint")
+            for group in opt.param_groups:    # a function of the step alone: resuming stays exact
+                group["lr"] = lr_at(cfg, step)
             opt.step()
             opt.zero_grad(set_to_none=True)
             step += 1

@@ -47,8 +47,9 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
     and the data generator is seeded with ``cfg.seed + step`` (not replaying the first batches).
     The weights must come from this config up to ``train_steps`` (their hash is checked with
     ``train_steps`` set to their step) or differ from it only in the training precision (``bf16``:
-    fp32 weights may go on in bf16 autocast, and back) or in the learning rate (from any profile's
-    rate, or ``weights_lr`` when they were trained at a rate no profile uses, to ``cfg.lr``), and
+    fp32 weights may go on in bf16 autocast, and back), in the learning rate (from any profile's
+    rate, or ``weights_lr`` when they were trained at a rate no profile uses, to ``cfg.lr``)
+    or in a learning-rate decay (``lr_decay_start``/``lr_decay_end``: a constant-rate run may go on decaying);
     ``cfg.train_steps`` must lie beyond that step.  The
     checkpoint records where it started (``warm_start``).  Returns its path."""
     weights = Path(weights)
@@ -67,7 +68,9 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
     lrs = {cfg.lr, Config.lr, *(d["lr"] for d in PROFILE_DEFAULTS.values() if "lr" in d)}
     if weights_lr is not None:                # exported weights keep only the hash: the caller names it
         lrs.add(float(weights_lr))
-    allowed = {cfg.replace(train_steps=step, bf16=b, lr=lr).hash for b in (False, True) for lr in lrs}
+    # ... and a run at a constant rate may go on with a decaying one (lr_decay_start/end)
+    allowed = {cfg.replace(train_steps=step, bf16=b, lr=lr, **decay).hash for b in (False, True) for lr in lrs
+               for decay in ({}, {"lr_decay_start": 0, "lr_decay_end": 0})}
     if w["config_hash"] not in allowed:
         raise CheckpointError(f"{weights} was trained with another config (hash {w['config_hash']}; this config "
                               f"at train_steps={step}: {at_step}); warm-start only "

@@ -67,6 +67,11 @@ def test_the_figure_shows_each_tasks_longest_trained_model_and_no_incomparable_b
     # deblurring's x_T cannot be held in bf16 (tasks.Task.fp32_sampling); hot's and super-resolution's can
     assert list(kept.index) == [0, 2, 3, 4, 5, 6, 7, 8]
     assert SC.figure_models(kept) == ["deblur-b", "hot-a", "superres-a"]
+    # a longer-trained model that is not shipped (weights never committed, or gone) keeps its rows, not the panel
+    longer = pd.concat([kept, pd.DataFrame([r("deblur-c", "deblur", 20000, 20, "fp32"),
+                                            r("deblur-c", "deblur", 20000, 1, "fp32")])], ignore_index=True)
+    assert SC.figure_models(longer) == ["deblur-c", "hot-a", "superres-a"]
+    assert SC.figure_models(longer, shipped={"deblur-b", "hot-a", "superres-a"}) == ["deblur-b", "hot-a", "superres-a"]
 
 
 def test_the_page_says_which_incomparable_bf16_rows_have_an_fp32_twin(tmp_path):

@@ -232,6 +232,35 @@ def test_warm_start_goes_on_from_ema_only_weights_with_a_fresh_adam(tmp_path, ti
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_linear_lr_decay_follows_its_closed_form_and_resumes_exactly(tmp_path, tiny_data):
+    """lr_decay_start/end: a constant-rate run goes on (warm start) with a rate falling linearly to 0.
+    A fresh Adam's first step moves each weight by its rate (closed form), so the first step after the
+    warm start at step 3 on the decay from step 2 to 7 moves the weights by lr * (7 - 3) / (7 - 2); an
+    interrupted decaying run resumes exactly, and the rate at the end is the formula's."""
+    cfg = get_config("smoke", train_steps=3, **TINY)
+    export_weights(train(cfg, checkpoint=tmp_path / "a.pt", data=tiny_data), tmp_path / "w.pt")
+    w = {k: v.float() for k, v in load_checkpoint(tmp_path / "w.pt")["ema"].items()}
+    decay = cfg.replace(train_steps=5, lr_decay_start=2, lr_decay_end=7)
+    for name in ("full.pt", "part.pt"):
+        warm_start(decay, tmp_path / "w.pt", tmp_path / name)
+    first = train(decay, checkpoint=tmp_path / "part.pt", data=tiny_data, stop_after=1)
+    steps = torch.cat([(first["model"][k] - w[k]).abs().flatten() for k in w if w[k].is_floating_point()
+                       and "weight" in k and w[k].dim() > 1])
+    assert ((steps - decay.lr * 4 / 5).abs() < 1e-5).float().mean() > 0.95
+    torch.manual_seed(4321)
+    resumed = train(decay, checkpoint=tmp_path / "part.pt", data=tiny_data)
+    full = train(decay, checkpoint=tmp_path / "full.pt", data=tiny_data)
+    assert resumed["step"] == full["step"] == 5 and resumed["losses"] == full["losses"]
+    assert all(torch.equal(full["model"][k], resumed["model"][k]) for k in full["model"])
+    assert full["opt"]["param_groups"][0]["lr"] == pytest.approx(decay.lr * (7 - 4) / (7 - 2))
+    # the default (no decay) keeps every committed hash; a decay is another config
+    assert cfg.replace(lr_decay_start=0, lr_decay_end=0).hash == cfg.hash != decay.replace(train_steps=3).hash
+    with pytest.raises(ValueError, match="lr_decay_end .2. must lie beyond lr_decay_start .5.*lr_decay_end=30000"):
+        cfg.replace(lr_decay_start=5, lr_decay_end=2)
+    with pytest.raises(ValueError, match="lr_decay_start=5 needs lr_decay_end.*lr_decay_end=10005"):
+        cfg.replace(lr_decay_start=5)
+
+
 def test_cli_warm_start_from_the_committed_smoke_weights(tmp_path, capsys):
     """`train --warm-start WEIGHTS --steps N`: one more step from the committed smoke weights, its
     weights exported at step N; asked again, the run's own checkpoint is resumed, not restarted."""
