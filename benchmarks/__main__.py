@@ -115,14 +115,10 @@ def bench_roofline(quick):
                     bound[layout, prec] = bound_ms(lambda: model(xl, te), b)
     base = per["NCHW", "fp32"]
     for (layout, prec), s in per.items():
-        rows.append({"what": f"cpu U-Net forward, batch {b}, {layout} ({g_unet:.3f} GFLOP/img)", "precision": prec,
-                     "per_image_ms": round(s * 1e3, 3), "GFLOP_per_s": round(g_unet / s, 1),
-                     "fraction_of_roofline": round(g_unet / s / roof[prec], 3),
-                     "roofline_ms": round(bound[layout, prec], 3),
-                     "fraction_of_bound": round(bound[layout, prec] / (s * 1e3), 3), "peer": "fp32 NCHW",
-                     "ratio_to_peer": round(base / s, 2),
-                     "goal": ">= 0.60 in the chosen precision" if (layout, prec) == ("channels_last", chosen) else "",
-                     "chosen_precision": chosen})
+        rows.append(_path_row(f"cpu U-Net forward, batch {b}, {layout} ({g_unet:.3f} GFLOP/img)", prec, s, g_unet,
+                              roof[prec], bound[layout, prec], chosen, peer="fp32 NCHW", ratio=base / s,
+                              goal=">= 0.60 in the chosen precision" if (layout, prec) == ("channels_last", chosen)
+                              else ""))
 
     u = torch.randint(0, 256, (16 if quick else 64, 3, 32, 32), dtype=torch.uint8,
                       generator=torch.Generator().manual_seed(0))
@@ -131,14 +127,16 @@ def bench_roofline(quick):
     M.extract_features(u[:8], extractor=ext)
     s = timeit(lambda: M.extract_features(u, extractor=ext), repeat=1 if quick else 2) / len(u)
     fid_bound = bound_ms(lambda: M.extract_features(u, extractor=ext), len(u))
-    fid_path = {"what": f"FID features, FastInception ({g_fid:.2f} GFLOP/img)", "precision": "fp32",
-                "per_image_ms": round(s * 1e3, 2), "GFLOP_per_s": round(g_fid / s, 1),
-                "fraction_of_roofline": round(g_fid / s / roof["fp32"], 3), "roofline_ms": round(fid_bound, 3),
-                "fraction_of_bound": round(fid_bound / (s * 1e3), 3), "peer": "", "ratio_to_peer": None,
-                "goal": ">= 0.75 (fp32)", "chosen_precision": chosen}
-    rows.append(fid_path)
+    rows.append(_path_row(f"FID features, FastInception ({g_fid:.2f} GFLOP/img)", "fp32", s, g_fid, roof["fp32"],
+                          fid_bound, chosen, ms_digits=2, goal=">= 0.75 (fp32)"))
     if not quick and _can_compile():
-        rows += _compiled_rows(model, xl, te, b, g_unet, chosen, roof, bound, per, ext, u, g_fid, s, fid_bound)
+        (su, cu), (sf, cf) = _compiled_times(model, xl, te, chosen, ext, u)
+        rows.append(_path_row(f"cpu U-Net forward, batch {b}, channels_last, torch.compile ({g_unet:.3f} GFLOP/img; "
+                              f"{cu:.0f} s to compile)", chosen, su, g_unet, roof[chosen], bound["channels_last", chosen],
+                              chosen, peer=f"eager channels_last {chosen}", ratio=per["channels_last", chosen] / su))
+        rows.append(_path_row(f"FID features, FastInception, torch.compile ({g_fid:.2f} GFLOP/img; {cf:.0f} s to "
+                              "compile)", "fp32", sf, g_fid, roof["fp32"], fid_bound, chosen, ms_digits=2,
+                              peer="eager FastInception", ratio=s / sf))
     print(f"\n[0] roofline of this machine ({P.cpu_model()}; {P.machine()['flags']}), and the hot paths as "
           f"fractions of it; precision policy: {why}")
     # where the chosen precision's U-Net forward loses to its bound, op by op
@@ -391,44 +389,40 @@ def _can_compile() -> bool:
     return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
 
 
-def _compiled_rows(model, xl, te, b, g_unet, chosen, roof, bound, per, ext, u, g_fid, s_fid, fid_bound):
-    """The same two hot paths under ``torch.compile`` (inductor, with ``freezing``: weights folded as
-    constants, element-wise ops fused into the convolutions' epilogues where oneDNN allows), against
-    their eager rows of the same run. The library does not compile: a few percent (see the README,
-    benchmarks) against tens of seconds of compiling in every process and each new batch shape."""
+def _path_row(what, precision, s, gflop, roof_gflops, bound_ms, chosen, ms_digits=3, peer="", ratio=None, goal=""):
+    """One hot path's row of ``bench_roofline``: ``s`` seconds per image for ``gflop`` GFLOP per image,
+    as a fraction of the compute roof (GFLOP/s) and of its roofline time (``bound_ms`` per image)."""
+    return {"what": what, "precision": precision, "per_image_ms": round(s * 1e3, ms_digits),
+            "GFLOP_per_s": round(gflop / s, 1), "fraction_of_roofline": round(gflop / s / roof_gflops, 3),
+            "roofline_ms": round(bound_ms, 3), "fraction_of_bound": round(bound_ms / (s * 1e3), 3), "peer": peer,
+            "ratio_to_peer": None if ratio is None else round(ratio, 2), "goal": goal, "chosen_precision": chosen}
+
+
+def _compiled_times(model, x, t, precision, ext, u):
+    """((U-Net s per image, s to compile), (FID features s per image, s to compile)) under
+    ``torch.compile`` (inductor, with ``freezing``: weights folded as constants, element-wise ops fused
+    into the convolutions' epilogues where oneDNN allows), for comparison with the eager rows of the
+    same run. The library does not compile: a few percent (see the README, benchmarks) against seconds
+    of compiling in every process and for each new batch shape."""
     import torch._inductor.config as ic
-    rows, frozen = [], ic.freezing
-    ic.freezing = True
+    frozen, ic.freezing = ic.freezing, True
     try:
-        with torch.no_grad(), P.autocast(chosen):
+        with torch.no_grad(), P.autocast(precision):
             net = torch.compile(model)
             t0 = time.perf_counter()
-            net(xl, te)
-            c_unet = time.perf_counter() - t0
-            sc = timeit(lambda: net(xl, te), repeat=5) / b
+            net(x, t)
+            compile_s = time.perf_counter() - t0
+            unet = (timeit(lambda: net(x, t), repeat=5) / len(x), compile_s)
         torch._dynamo.reset()
-        rows.append({"what": f"cpu U-Net forward, batch {b}, channels_last, torch.compile ({g_unet:.3f} GFLOP/img; "
-                             f"{c_unet:.0f} s to compile)", "precision": chosen,
-                     "per_image_ms": round(sc * 1e3, 3), "GFLOP_per_s": round(g_unet / sc, 1),
-                     "fraction_of_roofline": round(g_unet / sc / roof[chosen], 3),
-                     "roofline_ms": round(bound["channels_last", chosen], 3),
-                     "fraction_of_bound": round(bound["channels_last", chosen] / (sc * 1e3), 3),
-                     "peer": f"eager channels_last {chosen}", "ratio_to_peer": round(per["channels_last", chosen] / sc, 2),
-                     "goal": "", "chosen_precision": chosen})
         cext = torch.compile(ext)
         t0 = time.perf_counter()
         M.extract_features(u[:8], extractor=cext)
-        c_fid = time.perf_counter() - t0
-        sf = timeit(lambda: M.extract_features(u, extractor=cext), repeat=2) / len(u)
+        compile_s = time.perf_counter() - t0
+        fid = (timeit(lambda: M.extract_features(u, extractor=cext), repeat=2) / len(u), compile_s)
         torch._dynamo.reset()
-        rows.append({"what": f"FID features, FastInception, torch.compile ({g_fid:.2f} GFLOP/img; {c_fid:.0f} s to compile)",
-                     "precision": "fp32", "per_image_ms": round(sf * 1e3, 2), "GFLOP_per_s": round(g_fid / sf, 1),
-                     "fraction_of_roofline": round(g_fid / sf / roof["fp32"], 3), "roofline_ms": round(fid_bound, 3),
-                     "fraction_of_bound": round(fid_bound / (sf * 1e3), 3), "peer": "eager FastInception",
-                     "ratio_to_peer": round(s_fid / sf, 2), "goal": "", "chosen_precision": chosen})
     finally:
         ic.freezing = frozen
-    return rows
+    return unet, fid
 
 
 BENCHES = {"roofline": bench_roofline, "blur": bench_blur, "alg2": bench_alg2, "train": bench_train, "fid": bench_fid, "bf16ab": bench_bf16ab, "layout": bench_layout, "norm": bench_norm,

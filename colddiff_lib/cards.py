@@ -45,7 +45,7 @@ def card_text(spec: ModelSpec) -> str:
              f"{sum(v.numel() for v in ck['ema'].values()) / 1e6:.2f}M parameters; EMA weights in fp16 |",
              f"| training | {ck['step']} steps, batch {cfg.batch_size} x {cfg.grad_accum}, Adam lr {cfg.lr}"
              + (f" falling linearly to 0 over steps {cfg.lr_decay_start}-{cfg.lr_decay_end}" if cfg.lr_decay_end else "")
-             + f", "
+             + ", "
              f"EMA {cfg.ema_decay}, {'bf16 autocast' if cfg.bf16 else 'fp32'}, "
              f"{ck.get('wall_s', float('nan')) / 60:.0f} min of training on the machine that trained it |",
              f"| config hash | `{cfg.hash}` (checked on load) |",
