@@ -1,4 +1,4 @@
-"""Training length against quality for the cpu profile's MNIST restorers (Tables 1-3), at N = 10,000.
+"""Training length against quality for the cpu profile's MNIST models (Tables 1-3 and Table 5's hot rows), at N = 10,000.
 
 Every row measured on all 10,000 MNIST test images so far, wherever it ran: the training-length
 ablations (``results/cpu/ablations/tables12_mnist_training_length_n10000.csv``,
@@ -6,7 +6,12 @@ ablations (``results/cpu/ablations/tables12_mnist_training_length_n10000.csv``,
 ``results/cpu/tables/table1-3.csv``.  One figure, ``results/cpu/figures/training_length_mnist.png``:
 a row per table, FID / SSIM / RMSE against training steps (log scale) for Algorithm 2 (Sampled) and
 Direct, the paper's value of each as a dashed line, so that a reader sees how far each model is and
-which way it is heading.  Nothing is measured here; it reads and draws:
+which way it is heading.  A second figure, ``results/cpu/figures/training_length_hot_mnist.png``, does
+the same for hot diffusion (Table 5): FID of both variants with the paper's 200-step sampler against
+training steps, from ``results/cpu/ablations/steps_mnist.csv`` (which keeps the rows of models no longer
+shipped) and the committed ``table5.csv``, with the goal of FID 15 and a power law through the last two
+constant-rate points as a rough guide to the steps it would take.  Nothing is measured here; it reads and
+draws:
 
     python -m benchmarks.training_curve
 """
@@ -16,6 +21,7 @@ import argparse
 
 import pandas as pd
 
+from colddiff_lib import pretrained
 from colddiff_lib.config import get_config
 from colddiff_lib.paths import REPO_ROOT
 
@@ -109,6 +115,94 @@ def figure(df: pd.DataFrame, paper: dict):
     return fig
 
 
+# --------------------------------------------------------------------------------------------
+# Table 5, hot diffusion: FID against training steps
+# --------------------------------------------------------------------------------------------
+HOT_GOAL = 15.0          # issue #36's goal for the hot MNIST row (the paper reports hot diffusion on CelebA/AFHQ only)
+HOT_VARIANTS = {"estimated noise": "tab:blue", "fixed noise": "tab:orange"}
+
+
+def _decayed(model: str) -> bool:
+    """True when the named model was trained with its learning rate decayed to 0 (``lr_decay_end`` set);
+    a model no longer named (its weights gone) was trained at a constant rate, as every model was before."""
+    spec = pretrained.specs().get(model)
+    return bool(spec and spec.overrides.get("lr_decay_end", 0))
+
+
+def hot_points() -> pd.DataFrame:
+    """FID of every hot MNIST model with the paper's sampler (all 200 levels, N = 10,000): variant, train
+    steps, FID, whether the rate was decayed.  The rows of ``steps_mnist.csv`` (every hot model measured,
+    shipped or not) and the committed Table 5 rows, the table winning where both hold one."""
+    steps = pd.read_csv(ABL / "steps_mnist.csv")
+    steps = steps[(steps["task"] == "hot") & (steps["stride"] == 1) & (steps["N"] == 10000)]
+    steps = steps.assign(variant=[s.split(": ", 1)[1].replace(" (DDIM-like)", "") for s in steps["sampler"]])
+    t5 = pd.read_csv(TABLES / "table5.csv")
+    t5 = t5[(t5["dataset"] == "mnist") & (t5["N"] == 10000) & t5["column"].str.startswith("hot: ")]
+    ship = {s.overrides.get("train_steps", 3000): s.name for s in pretrained.SHIPPED
+            if s.profile == "cpu" and s.task == "hot" and s.dataset == "mnist"}
+    t5 = t5.assign(variant=[c.split(": ", 1)[1] for c in t5["column"]],
+                   model=[ship.get(int(n), f"hot-mnist-{int(n)}") for n in t5["train steps"]])
+    df = pd.concat([steps[["model", "variant", "train steps", "FID"]], t5[["model", "variant", "train steps", "FID"]]],
+                   ignore_index=True).drop_duplicates(["variant", "train steps"], keep="last")
+    df["decayed"] = [_decayed(m) for m in df["model"]]
+    return df.sort_values(["variant", "train steps"]).reset_index(drop=True)
+
+
+def power_law_steps(p1: tuple[float, float], p2: tuple[float, float], target: float) -> float:
+    """Training steps at which FID = a * steps**b, through (steps, FID) points ``p1`` and ``p2``, reaches
+    ``target``: a rough guide (two points, and the curve may bend either way), not a forecast."""
+    import math
+    (s1, f1), (s2, f2) = p1, p2
+    b = math.log(f2 / f1) / math.log(s2 / s1)
+    return s2 * (target / f2) ** (1 / b)
+
+
+def hot_figure(df: pd.DataFrame):
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    guide = None
+    for variant, colour in HOT_VARIANTS.items():
+        d = df[df["variant"] == variant]
+        const, dec = d[~d["decayed"]], d[d["decayed"]]
+        ax.plot(const["train steps"], const["FID"], "o-", color=colour, label=f"{variant}, constant rate")
+        if len(dec):
+            ax.plot(dec["train steps"], dec["FID"], "D", color=colour, ms=8,
+                    label=f"{variant}, last 6,000 steps with the rate falling to 0")
+        below = variant == "fixed noise"                   # the two lines start together: labels apart
+        for steps, fid in zip(d["train steps"], d["FID"]):
+            ax.annotate(f"{fid:.2f}", (steps, fid), textcoords="offset points", xytext=(6, -11 if below else 5),
+                        fontsize=7)
+        if variant == "estimated noise" and len(const) >= 2:
+            (s1, f1), (s2, f2) = const[["train steps", "FID"]].to_numpy()[-2:]
+            guide = power_law_steps((s1, f1), (s2, f2), HOT_GOAL)
+            xs = [s2, guide]
+            ax.plot(xs, [f2, HOT_GOAL], ":", color=colour, lw=1.2,
+                    label=f"power law through its last two points: {HOT_GOAL:g} near {guide / 1000:.0f}k steps")
+    ax.axhline(HOT_GOAL, color="k", ls="--", lw=1, label=f"goal: FID {HOT_GOAL:g} (the paper has no MNIST hot row)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    hi = max(150000, 1.2 * guide) if guide else 40000
+    ax.set_xlim(2500, hi)
+    ticks = [t for t in (3000, 10000, 20000, 50000, 100000, 200000) if t <= hi]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
+    ax.yaxis.set_major_locator(FixedLocator([10, 15, 20, 30, 40, 50]))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_ylim(12, 55)
+    ax.set_xlabel("training steps (batch 32)", fontsize=9)
+    ax.set_ylabel("FID, N = 10,000 (lower is better)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title("Hot diffusion on MNIST (Table 5, cpu profile, 1.8M-parameter U-Net, the paper's 200-step samplers):\n"
+                 "estimated noise keeps improving with training, fixed noise stays near 40; "
+                 "the decayed run lies a little below the constant-rate trend", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def main(argv=None):
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     from colddiff_lib.plotting import savefig
@@ -116,6 +210,10 @@ def main(argv=None):
     fig = figure(df, paper_values())
     path = savefig(fig, "training_length_mnist", get_config("cpu"))
     print(df.to_string(index=False))
+    print(f"wrote {path}")
+    hot = hot_points()
+    path = savefig(hot_figure(hot), "training_length_hot_mnist", get_config("cpu"))
+    print(hot.to_string(index=False))
     print(f"wrote {path}")
 
 

@@ -75,11 +75,13 @@ SHIPPED = [
               note="MNIST 8x super-resolution (Table 3), cpu profile, continued from `superres-mnist` on 2 CPU cores in "
                    "bf16 autocast, at a learning rate of 2e-4 to 7,838 steps, then 5e-5 to 9,570: the model of Table 3's "
                    "MNIST rows"),
-    ModelSpec("hot-mnist-22866", "cpu", "hot", "mnist", overrides={"train_steps": 22866, "lr": 2e-4},
-              note="MNIST hot diffusion (Table 5), cpu profile, `hot-mnist-9026` (9,026 steps; its weights are no "
-                   "longer shipped, its rows stay in results/cpu/ablations/steps_mnist.md) trained on (the same run, resumed "
-                   "exactly) on 2 CPU cores in fp32 at a learning rate of 2e-4 to 22,866 steps: "
-                   "the model of Table 5's hot rows and their Figure 21 grids"),
+    ModelSpec("hot-mnist-28866", "cpu", "hot", "mnist",
+              overrides={"train_steps": 28866, "lr": 2e-4, "lr_decay_start": 22866, "lr_decay_end": 28866},
+              note="MNIST hot diffusion (Table 5), cpu profile, `hot-mnist-22866` (22,866 steps at a learning rate of "
+                   "2e-4 on 2 CPU cores, from `hot-mnist` by way of `hot-mnist-9026`; the weights of those two are no "
+                   "longer shipped, their rows stay in results/cpu/ablations/steps_mnist.md) trained 6,000 steps more in fp32 "
+                   "with the rate falling linearly from 2e-4 to 0: the model of Table 5's hot rows and their Figure "
+                   "21 grids"),
     ModelSpec("deblur-fashion-mnist", "cpu", "deblur", "fashion-mnist",
               note="Fashion-MNIST deblurring (Table 1's MNIST settings on a second real dataset), cpu profile"),
     ModelSpec("superres-fashion-mnist", "cpu", "superres", "fashion-mnist",
@@ -96,7 +98,7 @@ SHIPPED = [
                      "cpu profile's settings")
       for task, what, where in (("blurgen", "generation from blurred means", "Table 5 / Figure 21"),
                                 ("hot", "hot diffusion, Gaussian noise as the degradation", "Table 5 until "
-                                 "2026-12-04, then `hot-mnist-9026`'s rows, now `hot-mnist-22866`'s; its own stay in results/REPORT.md"),
+                                 "2026-12-04, then `hot-mnist-9026`'s rows, then `hot-mnist-22866`'s, now `hot-mnist-28866`'s; its own stay in results/REPORT.md"),
                                 ("inpaintgen", "generation from a solid colour by inpainting", "Table 5"),
                                 ("superresgen", "generation from 2x2 images by super-resolution", "Table 5"))],
     ModelSpec("deblur-mnist-workshop", "smoke", "deblur", "mnist", "workshop",

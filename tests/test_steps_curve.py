@@ -98,3 +98,20 @@ def test_training_curve_points_hold_the_committed_rows():
             assert len(got) == 1 and got["FID"].item() == pytest.approx(r["FID"])
     paper = TC.paper_values()
     assert paper[(2, "Sampled", "FID")] == pytest.approx(1.61) and paper[(3, "Direct", "SSIM")] == pytest.approx(0.823)
+
+
+def test_the_hot_training_curve_holds_table5s_rows_and_its_guide_is_the_power_law_through_two_points():
+    from benchmarks import training_curve as TC
+    df = TC.hot_points()
+    assert not df.duplicated(["variant", "train steps"]).any()
+    t5 = pd.read_csv(TC.TABLES / "table5.csv")
+    t5 = t5[(t5["dataset"] == "mnist") & t5["column"].str.startswith("hot: ")]
+    assert len(t5) == 2
+    for _, r in t5.iterrows():
+        got = df[(df["variant"] == r["column"].split(": ")[1]) & (df["train steps"] == r["train steps"])]
+        assert len(got) == 1 and got["FID"].item() == pytest.approx(r["FID"])
+    # the 3,000-step model (constant rate) is on the curve; a model trained with the rate decayed is marked
+    assert not df[df["train steps"] == 3000]["decayed"].any()
+    assert df[df["model"] == "hot-mnist-28866"]["decayed"].all()
+    # FID = a * steps**b through (1000, 40) and (4000, 20): b = -1/2, so FID 10 at 16,000 steps
+    assert TC.power_law_steps((1000, 40.0), (4000, 20.0), 10.0) == pytest.approx(16000)
