@@ -24,6 +24,7 @@ import pandas as pd
 from colddiff_lib import pretrained
 from colddiff_lib.config import get_config
 from colddiff_lib.paths import REPO_ROOT
+from colddiff_lib.tasks import get_task
 
 ABL = REPO_ROOT / "results" / "cpu" / "ablations"
 TABLES = REPO_ROOT / "results" / "cpu" / "tables"
@@ -133,12 +134,15 @@ def hot_points() -> pd.DataFrame:
     """FID of every hot MNIST model with the paper's sampler (all 200 levels, N = 10,000): variant, train
     steps, FID, whether the rate was decayed.  The rows of ``steps_mnist.csv`` (every hot model measured,
     shipped or not) and the committed Table 5 rows, the table winning where both hold one."""
+    from benchmarks.steps_curve import _generator_label            # the curve page's own row labels
+    hot = get_task("hot")
+    variant_of = {_generator_label(hot, v): v for v, _ in hot.variants}
     steps = pd.read_csv(ABL / "steps_mnist.csv")
     steps = steps[(steps["task"] == "hot") & (steps["stride"] == 1) & (steps["N"] == 10000)]
-    steps = steps.assign(variant=[s.split(": ", 1)[1].replace(" (DDIM-like)", "") for s in steps["sampler"]])
+    steps = steps.assign(variant=steps["sampler"].map(variant_of))
     t5 = pd.read_csv(TABLES / "table5.csv")
-    t5 = t5[(t5["dataset"] == "mnist") & (t5["N"] == 10000) & t5["column"].str.startswith("hot: ")]
-    ship = {s.overrides.get("train_steps", 3000): s.name for s in pretrained.SHIPPED
+    t5 = t5[(t5["dataset"] == "mnist") & (t5["N"] == 10000) & t5["column"].str.startswith(f"{hot.label}: ")]
+    ship = {s.config().train_steps: s.name for s in pretrained.SHIPPED
             if s.profile == "cpu" and s.task == "hot" and s.dataset == "mnist"}
     t5 = t5.assign(variant=[c.split(": ", 1)[1] for c in t5["column"]],
                    model=[ship.get(int(n), f"hot-mnist-{int(n)}") for n in t5["train steps"]])
