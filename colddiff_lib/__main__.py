@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
                     "weights/*.pt) with a fresh optimiser, up to --steps; not exact resume")
     tr.add_argument("--warm-start-lr", type=float, metavar="LR", help="the learning rate the --warm-start weights "
                     "were trained at, when no profile uses it (their file keeps only the config hash)")
+    tr.add_argument("--warm-start-decay", type=int, nargs=2, metavar=("START", "END"),
+                    help="the steps over which the --warm-start weights' learning rate fell to 0 (their "
+                    "lr_decay_start and lr_decay_end), to go on from them with a new schedule")
     tr.add_argument("--precision", default="config", choices=("config",) + precision.POLICIES,
                     help="config: the profile's bf16 field (fp32 in every profile); auto: bf16 autocast where this "
                     "machine has native bf16, else fp32 (sets bf16, so a bf16 model gets its own hash and files; "
@@ -258,7 +261,7 @@ def _cmd_train(a) -> None:
         if target.exists():
             print(f"{target} exists: resuming it (--warm-start only starts a run)")
         else:
-            warm_start(cfg, a.warm_start, target, weights_lr=a.warm_start_lr)
+            warm_start(cfg, a.warm_start, target, weights_lr=a.warm_start_lr, weights_decay=a.warm_start_decay)
             print(f"warm start: {target} begins at the weights {a.warm_start} (network and EMA; Adam afresh)")
     ck = train(cfg, checkpoint=a.checkpoint, resume=not a.force)
     path = a.checkpoint or cfg.checkpoint_path

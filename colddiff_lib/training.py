@@ -39,7 +39,7 @@ def train(cfg: Config, *, checkpoint: str | Path | None = None, stop_after: int 
 
 
 def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
-               weights_lr: float | None = None) -> Path:
+               weights_lr: float | None = None, weights_decay: tuple[int, int] | None = None) -> Path:
     """Write a training checkpoint for ``cfg`` that starts from EMA-only weights (an exported or
     committed ``weights/*.pt``, which has no optimiser state), so that training can go on from them.
 
@@ -49,7 +49,8 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
     ``train_steps`` set to their step) or differ from it only in the training precision (``bf16``:
     fp32 weights may go on in bf16 autocast, and back), in the learning rate (from any profile's
     rate, or ``weights_lr`` when they were trained at a rate no profile uses, to ``cfg.lr``)
-    or in a learning-rate decay (``lr_decay_start``/``lr_decay_end``: a constant-rate run may go on decaying);
+    or in a learning-rate decay (``lr_decay_start``/``lr_decay_end``: a constant-rate run may go on decaying,
+    and a run whose rate decayed, named by ``weights_decay`` = (start, end), may go on with a new schedule);
     ``cfg.train_steps`` must lie beyond that step.  The
     checkpoint records where it started (``warm_start``).  Returns its path."""
     weights = Path(weights)
@@ -69,13 +70,21 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
     if weights_lr is not None:                # exported weights keep only the hash: the caller names it
         lrs.add(float(weights_lr))
     # ... and a run at a constant rate may go on with a decaying one (lr_decay_start/end)
+    decays = [{}, {"lr_decay_start": 0, "lr_decay_end": 0}]
+    if weights_decay is not None:             # ... or weights whose rate decayed go on with a new schedule (a restart)
+        start, end = (int(v) for v in weights_decay)
+        if not 0 <= start < end <= step:
+            raise ValueError(f"the decay of {weights} must have ended by its step {step}: give START END with "
+                             f"0 <= START < END <= {step} (--warm-start-decay)")
+        decays.append({"lr_decay_start": start, "lr_decay_end": end})
     allowed = {cfg.replace(train_steps=step, bf16=b, lr=lr, **decay).hash for b in (False, True) for lr in lrs
-               for decay in ({}, {"lr_decay_start": 0, "lr_decay_end": 0})}
+               for decay in decays}
     if w["config_hash"] not in allowed:
         raise CheckpointError(f"{weights} was trained with another config (hash {w['config_hash']}; this config "
                               f"at train_steps={step}: {at_step}); warm-start only "
                               "from weights of the same task, dataset, network and settings (weights trained at "
-                              "a learning rate no profile uses: give that rate, CLI --warm-start-lr)")
+                              "a learning rate no profile uses: give that rate, CLI --warm-start-lr; with a decayed rate: its "
+                              "steps, CLI --warm-start-decay START END)")
     path = Path(path) if path is not None else cfg.checkpoint_path
     if path.exists():
         raise CheckpointError(f"{path} exists; delete it or give another --checkpoint path for the warm start")

@@ -113,5 +113,9 @@ def test_the_hot_training_curve_holds_table5s_rows_and_its_guide_is_the_power_la
     # the 3,000-step model (constant rate) is on the curve; a model trained with the rate decayed is marked
     assert not df[df["train steps"] == 3000]["decayed"].any()
     assert df[df["model"] == "hot-mnist-28866"]["decayed"].all()
+    # ... also where its weights are not shipped (named in DECAYED_UNSHIPPED); such a model has rows
+    for name in TC.DECAYED_UNSHIPPED:
+        assert name not in {s.name for s in pretrained.SHIPPED} and df[df["model"] == name]["decayed"].all()
+        assert (df["model"] == name).any(), name
     # FID = a * steps**b through (1000, 40) and (4000, 20): b = -1/2, so FID 10 at 16,000 steps
     assert TC.power_law_steps((1000, 40.0), (4000, 20.0), 10.0) == pytest.approx(16000)

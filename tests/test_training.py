@@ -261,6 +261,29 @@ def test_linear_lr_decay_follows_its_closed_form_and_resumes_exactly(tmp_path, t
         cfg.replace(lr_decay_start=5)
 
 
+def test_a_decayed_run_restarts_with_a_new_schedule_only_when_its_decay_is_named(tmp_path, tiny_data):
+    """--warm-start-decay: weights whose rate fell to 0 over steps 1-3 go on with a new decay from the
+    restart (steps 3-7). Their hash is another config's, so the warm start is refused until their decay
+    is named, and refused again for a decay that is not theirs or has not ended by their step; named,
+    the first step moves each weight by the full new rate (a fresh Adam's first step, closed form)."""
+    decayed = get_config("smoke", train_steps=3, lr_decay_start=1, lr_decay_end=3, **TINY)
+    export_weights(train(decayed, checkpoint=tmp_path / "a.pt", data=tiny_data), tmp_path / "w.pt")
+    w = {k: v.float() for k, v in load_checkpoint(tmp_path / "w.pt")["ema"].items()}
+    restart = decayed.replace(train_steps=5, lr_decay_start=3, lr_decay_end=7)
+    with pytest.raises(CheckpointError, match="trained with another config.*--warm-start-decay START END"):
+        warm_start(restart, tmp_path / "w.pt", tmp_path / "x.pt")
+    with pytest.raises(CheckpointError, match="trained with another config"):      # named, but not theirs
+        warm_start(restart, tmp_path / "w.pt", tmp_path / "x.pt", weights_decay=(1, 2))
+    with pytest.raises(ValueError, match=r"must have ended by its step 3.*0 <= START < END <= 3"):
+        warm_start(restart, tmp_path / "w.pt", tmp_path / "x.pt", weights_decay=(2, 4))
+    assert not (tmp_path / "x.pt").exists()
+    ck = warm_start(restart, tmp_path / "w.pt", tmp_path / "r.pt", weights_decay=(1, 3))
+    first = train(restart, checkpoint=ck, data=tiny_data, stop_after=1)
+    steps = torch.cat([(first["model"][k] - w[k]).abs().flatten() for k in w if w[k].is_floating_point()
+                       and "weight" in k and w[k].dim() > 1])
+    assert ((steps - restart.lr).abs() < 1e-5).float().mean() > 0.95
+
+
 def test_cli_warm_start_from_the_committed_smoke_weights(tmp_path, capsys):
     """`train --warm-start WEIGHTS --steps N`: one more step from the committed smoke weights, its
     weights exported at step N; asked again, the run's own checkpoint is resumed, not restarted."""
