@@ -110,8 +110,9 @@ def figure(df: pd.DataFrame, paper: dict):
             if j == 0:
                 ax.legend(fontsize=6.5)
     fig.suptitle("MNIST restorers of the cpu profile (1.8M-parameter U-Net): quality against training length, "
-                 "N = 10,000 test digits\nAlgorithm 2 (Sampled) still improves on every metric with more steps; Direct's "
-                 "deblurring FID has flattened. Dashed: the paper (56.6M parameters, 700k steps)\n"
+                 "N = 10,000 test digits\nAlgorithm 2 (Sampled) still improves on every metric with more steps (super-resolution "
+                 "ever more slowly); Direct's FID has flattened for deblurring and super-resolution. Dashed: the paper "
+                 "(56.6M parameters, 700k steps)\n"
                  "Open markers: deblurring continued in bf16 and sampled in bf16, which rounds away what x_T holds (not comparable)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -100,6 +100,26 @@ def test_longer_run_goes_on_from_a_shorter_one(tmp_path, tiny_data, capsys, monk
     assert shorter_run(longer.replace(train_steps=2)) is None       # never a run that went past the goal
 
 
+def test_a_longer_run_stopped_early_is_finished_at_the_step_it_reached(tmp_path, tiny_data):
+    """A constant-rate run to 6 steps stopped at 3 (SIGTERM; here stop_after) is a run to 3: asked for
+    train_steps=3 with the same settings, training goes on from its checkpoint without taking a step and
+    saves it under the 3-step config's hash, bit for bit a run trained to 3 from scratch (how
+    superres-mnist-30000 was finished from a run to 60,000)."""
+    longer = get_config("smoke", train_steps=6, results_dir=str(tmp_path / "r"), **TINY)
+    train(longer, data=tiny_data, stop_after=3, save_every=100)
+    assert load_checkpoint(longer.checkpoint_path, longer)["step"] == 3
+    at3 = longer.replace(train_steps=3)
+    done = train(at3, data=tiny_data, save_every=100)
+    assert done["step"] == 3 and done["config_hash"] == at3.hash != longer.hash
+    assert load_checkpoint(at3.checkpoint_path, at3)["step"] == 3          # saved under its own name
+    assert load_checkpoint(longer.checkpoint_path, longer)["step"] == 3    # the longer run is kept
+    scratch = train(at3, checkpoint=tmp_path / "scratch.pt", data=tiny_data, save_every=100)
+    for key in ("model", "ema"):
+        for k, v in scratch[key].items():
+            assert torch.equal(v, done[key][k]), f"{key}.{k} differs from a run trained to 3 from scratch"
+    assert scratch["losses"] == done["losses"]
+
+
 def test_ema_is_a_copy_before_start_then_averages(tmp_path, tiny_data):
     cfg = get_config("smoke", train_steps=2, **TINY)
     ck = train(cfg, checkpoint=tmp_path / "c.pt", data=tiny_data)
