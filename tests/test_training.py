@@ -21,6 +21,14 @@ def tiny_data():
     return ds
 
 
+def assert_same_run(a: dict, b: dict, what: str) -> None:
+    """Two training checkpoints hold the same network, EMA and losses, bit for bit."""
+    for key in ("model", "ema"):
+        for k, v in a[key].items():
+            assert torch.equal(v, b[key][k]), f"{key}.{k} differs {what}"
+    assert a["losses"] == b["losses"]
+
+
 @pytest.mark.parametrize("task", ["deblur", "inpaint"])
 def test_resume_equals_uninterrupted(tmp_path, tiny_data, task):
     cfg = get_config("smoke", task=task, train_steps=6, **TINY)
@@ -30,10 +38,7 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_data, task):
     torch.manual_seed(12345)                    # a resumed process starts with other global RNG state
     resumed = train(cfg, checkpoint=tmp_path / "b.pt", data=tiny_data, save_every=100)
     assert resumed["step"] == 6
-    for key in ("model", "ema"):
-        for k, v in full[key].items():
-            assert torch.equal(v, resumed[key][k]), f"{key}.{k} differs after resume"
-    assert full["losses"] == resumed["losses"]
+    assert_same_run(full, resumed, "after resume")
 
 
 def test_sigterm_saves_the_finished_step_and_resumes_exactly(tmp_path, tiny_data):
@@ -68,9 +73,7 @@ def test_sigterm_saves_the_finished_step_and_resumes_exactly(tmp_path, tiny_data
     assert signal.getsignal(signal.SIGTERM) is before
     assert load_checkpoint(tmp_path / "b.pt", cfg)["step"] == 3          # saved although save_every is 100
     resumed = train(cfg, checkpoint=tmp_path / "b.pt", data=tiny_data, save_every=100)
-    for key in ("model", "ema"):
-        assert all(torch.equal(v, resumed[key][k]) for k, v in full[key].items()), key
-    assert full["losses"] == resumed["losses"]
+    assert_same_run(full, resumed, "after SIGTERM and resume")
 
 
 def test_longer_run_goes_on_from_a_shorter_one(tmp_path, tiny_data, capsys, monkeypatch):
@@ -93,10 +96,7 @@ def test_longer_run_goes_on_from_a_shorter_one(tmp_path, tiny_data, capsys, monk
     assert load_checkpoint(longer.checkpoint_path, longer)["step"] == 6   # saved under its own name
     assert load_checkpoint(short.checkpoint_path, short)["step"] == 3     # the shorter run is kept
     scratch = train(longer, checkpoint=tmp_path / "scratch.pt", data=tiny_data, save_every=100)
-    for key in ("model", "ema"):
-        for k, v in scratch[key].items():
-            assert torch.equal(v, went_on[key][k]), f"{key}.{k} differs from a run trained to 6 from scratch"
-    assert scratch["losses"] == went_on["losses"]
+    assert_same_run(scratch, went_on, "from a run trained to 6 from scratch")
     assert shorter_run(longer.replace(train_steps=2)) is None       # never a run that went past the goal
 
 
@@ -114,10 +114,7 @@ def test_a_longer_run_stopped_early_is_finished_at_the_step_it_reached(tmp_path,
     assert load_checkpoint(at3.checkpoint_path, at3)["step"] == 3          # saved under its own name
     assert load_checkpoint(longer.checkpoint_path, longer)["step"] == 3    # the longer run is kept
     scratch = train(at3, checkpoint=tmp_path / "scratch.pt", data=tiny_data, save_every=100)
-    for key in ("model", "ema"):
-        for k, v in scratch[key].items():
-            assert torch.equal(v, done[key][k]), f"{key}.{k} differs from a run trained to 3 from scratch"
-    assert scratch["losses"] == done["losses"]
+    assert_same_run(scratch, done, "from a run trained to 3 from scratch")
 
 
 def test_ema_is_a_copy_before_start_then_averages(tmp_path, tiny_data):
