@@ -100,6 +100,9 @@ def test_training_curve_points_hold_the_committed_rows():
         for _, r in t.iterrows():
             got = df[(df["table"] == table) & (df["train steps"] == r["train steps"]) & (df["column"] == r["column"])]
             assert len(got) == 1 and got["FID"].item() == pytest.approx(r["FID"])
+    # every point lies inside the steps axis (the 50,000-step row once fell outside a fixed 40,000)
+    assert df["train steps"].max() < TC.step_axis_end(df)
+    assert TC.step_axis_end(pd.DataFrame({"train steps": [3000, 10000]})) == 40000
     paper = TC.paper_values()
     assert paper[(2, "Sampled", "FID")] == pytest.approx(1.61) and paper[(3, "Direct", "SSIM")] == pytest.approx(0.823)
 
