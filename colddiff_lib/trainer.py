@@ -220,15 +220,23 @@ def fit(cfg: Config, data: ImageSet, objective, new_model: Callable[[], torch.nn
     step, losses, wall = 0, [], 0.0
     origin = {}                               # where a warm-started run began (kept in every checkpoint)
 
-    shorter = None
-    if resume and not path.exists() and path == cfg.checkpoint_path:
-        shorter = shorter_run(cfg)            # a run to fewer steps: go on from it (training length)
+    shorter, own = None, None
+    if resume and path == cfg.checkpoint_path:
+        # a run to fewer steps: go on from it (training length), also when this run's own checkpoint
+        # is behind it (both are the same exact run, so the further one saves recomputing the steps between)
+        shorter = shorter_run(cfg)
+        if shorter is not None and path.exists():
+            own = load_checkpoint(path, cfg)
+            if own["step"] >= shorter[1]["step"]:
+                shorter = None
     if resume and (path.exists() or shorter is not None):
-        ck = load_checkpoint(path, cfg) if shorter is None else shorter[1]
+        ck = (own or load_checkpoint(path, cfg)) if shorter is None else shorter[1]
         if shorter is not None and rank == 0:
+            behind = (f"; this run's own checkpoint (step {own['step']}) is behind it and will be replaced"
+                      if own is not None else "")
             print(f"continuing {cfg.run_name} from {shorter[0]} (step {ck['step']}, a run to "
                   f"train_steps={ck['config']['train_steps']}) up to {cfg.train_steps} steps; exact, since only "
-                  f"when to stop depends on train_steps; that file is kept, this run saves to {path}")
+                  f"when to stop depends on train_steps; that file is kept, this run saves to {path}{behind}")
         if "model" not in ck or "opt" not in ck:
             raise CheckpointError(f"{path} holds EMA weights only (an exported weights file), not a training "
                                   "checkpoint; training cannot resume from it: give another --checkpoint path")

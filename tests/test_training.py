@@ -100,6 +100,27 @@ def test_longer_run_goes_on_from_a_shorter_one(tmp_path, tiny_data, capsys, monk
     assert shorter_run(longer.replace(train_steps=2)) is None       # never a run that went past the goal
 
 
+def test_a_run_goes_on_from_a_shorter_run_further_along_than_its_own_checkpoint(tmp_path, tiny_data, capsys):
+    """A run to 8 stopped at 2, then a run to 5 of the same config (which goes on from it to 5): asked
+    for 8 again, training goes on from the 5-step run, not from its own step-2 checkpoint, and is bit
+    for bit a run trained to 8 from scratch (a super-resolution run to 100,000 once went back 20,000
+    steps this way)."""
+    longer = get_config("smoke", train_steps=8, results_dir=str(tmp_path / "r"), **TINY)
+    train(longer, data=tiny_data, stop_after=2, save_every=100)
+    at5 = longer.replace(train_steps=5)
+    assert train(at5, data=tiny_data, save_every=100)["step"] == 5
+    capsys.readouterr()
+    done = train(longer, data=tiny_data, save_every=100)
+    out = capsys.readouterr().out
+    assert f"from {at5.checkpoint_path} (step 5" in out and "own checkpoint (step 2) is behind" in out
+    assert done["step"] == 8 and load_checkpoint(longer.checkpoint_path, longer)["step"] == 8
+    assert load_checkpoint(at5.checkpoint_path, at5)["step"] == 5          # the shorter run is kept
+    scratch = train(longer, checkpoint=tmp_path / "scratch.pt", data=tiny_data, save_every=100)
+    assert_same_run(scratch, done, "from a run trained to 8 from scratch")
+    again = train(longer, data=tiny_data, save_every=100)                    # its own is now the furthest
+    assert again["step"] == 8 and "continuing" not in capsys.readouterr().out
+
+
 def test_a_longer_run_stopped_early_is_finished_at_the_step_it_reached(tmp_path, tiny_data):
     """A constant-rate run to 6 steps stopped at 3 (SIGTERM; here stop_after) is a run to 3: asked for
     train_steps=3 with the same settings, training goes on from its checkpoint without taking a step and
