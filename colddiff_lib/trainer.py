@@ -134,6 +134,8 @@ def shorter_run(cfg: Config):
     such a run is exactly a run to ``cfg.train_steps`` (tests/test_training.py)."""
     best = None
     for f in sorted(cfg.checkpoint_path.parent.glob(f"{cfg.run_name}*.pt")):
+        if f == cfg.checkpoint_path:          # the run's own file: the caller loads it (its errors are real)
+            continue
         try:
             ck = load_checkpoint(f)
             other = Config(**{**ck["config"], "train_steps": cfg.train_steps})
@@ -220,17 +222,16 @@ def fit(cfg: Config, data: ImageSet, objective, new_model: Callable[[], torch.nn
     step, losses, wall = 0, [], 0.0
     origin = {}                               # where a warm-started run began (kept in every checkpoint)
 
-    shorter, own = None, None
-    if resume and path == cfg.checkpoint_path:
+    own = load_checkpoint(path, cfg) if resume and path.exists() else None
+    shorter = None
+    if resume and path == cfg.checkpoint_path and (own is None or own["step"] < cfg.train_steps):
         # a run to fewer steps: go on from it (training length), also when this run's own checkpoint
         # is behind it (both are the same exact run, so the further one saves recomputing the steps between)
         shorter = shorter_run(cfg)
-        if shorter is not None and path.exists():
-            own = load_checkpoint(path, cfg)
-            if own["step"] >= shorter[1]["step"]:
-                shorter = None
-    if resume and (path.exists() or shorter is not None):
-        ck = (own or load_checkpoint(path, cfg)) if shorter is None else shorter[1]
+        if shorter is not None and own is not None and own["step"] >= shorter[1]["step"]:
+            shorter = None
+    ck = shorter[1] if shorter is not None else own
+    if ck is not None:
         if shorter is not None and rank == 0:
             behind = (f"; this run's own checkpoint (step {own['step']}) is behind it and will be replaced"
                       if own is not None else "")
