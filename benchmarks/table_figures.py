@@ -25,12 +25,17 @@ from colddiff_lib import experiments, pretrained, reporting
 from colddiff_lib.config import get_config
 from colddiff_lib.io import atomic_write_text
 from colddiff_lib.paths import REPO_ROOT
+from colddiff_lib.tasks import get_task
 
 TABLES_DIR = REPO_ROOT / "results" / "cpu" / "tables"
 LOOKED_AT = REPO_ROOT / "results" / "cpu" / "figures" / "looked_at.json"
-TASKS = {1: "deblur", 2: "inpaint", 3: "superres"}
 WHAT = dict(experiments.HEADLINE)              # task -> "deblurring (Table 1)", one place
+TASKS = {get_task(task).table[0]: task for task in WHAT}   # table number -> task: 1 deblur, 2 inpaint, 3 superres
 SAMPLER = {"Sampled": "Algorithm 2", "Direct": "Direct"}
+
+
+def _capital(s: str) -> str:
+    return s[0].upper() + s[1:]
 
 
 def _and(items: list[str]) -> str:
@@ -82,16 +87,15 @@ def fid_line(df: pd.DataFrame, dataset: str = "mnist") -> str:
 
 def metrics_title(number: int, df: pd.DataFrame) -> str:
     task = TASKS[number]
+    models = {pretrained.get_spec(n).dataset: n for n in pretrained.cpu_models(task)}   # MNIST's, then Fashion-MNIST's
     parts = []
-    for name in pretrained.cpu_models(task):                 # MNIST's, then Fashion-MNIST's where shipped
-        rows = df[df["dataset"] == pretrained.get_spec(name).dataset]
+    for ds, name in models.items():
+        rows = df[df["dataset"] == ds]
         if len(rows):
-            parts.append(f"{reporting.paper_name(rows['dataset'].iloc[0])}: {name}, {int(rows['train steps'].iloc[0]):,} steps")
-    named = {pretrained.get_spec(n).dataset for n in pretrained.cpu_models(task)}
-    for ds, rows in df[~df["dataset"].isin(named)].groupby("dataset", sort=False):   # a row whose model is not shipped
+            parts.append(f"{reporting.paper_name(ds)}: {name}, {int(rows['train steps'].iloc[0]):,} steps")
+    for ds, rows in df[~df["dataset"].isin(models)].groupby("dataset", sort=False):   # a row whose model is not shipped
         parts.append(f"{reporting.paper_name(ds)}: {int(rows['train steps'].iloc[0]):,} steps, weights not shipped")
-    what = WHAT[task].split(" (")[0]
-    what = what[0].upper() + what[1:]
+    what = _capital(WHAT[task].split(" (")[0])
     claims = ". ".join(s for s in (claims_line(df), fid_line(df)) if s)
     return f"Table {number}: {what}, the cpu profile's real-data models ({'; '.join(parts)})\n{claims}"
 
@@ -104,7 +108,7 @@ def examples_title(number: int, name: str, about: str, df: pd.DataFrame, figure:
     what = WHAT[TASKS[number]]
     rows = df[df["dataset"] == "mnist"].set_index("column")
     paper = ", ".join(f"{c} {rows.loc[c, 'paper FID']:g}" for c in SAMPLER if pd.notna(rows.loc[c, "paper FID"]))
-    title = f"{what[0].upper() + what[1:]}: MNIST, 8 held-out test digits\n({about}" + (f"; the paper: {paper})" if paper else ")")
+    title = f"{_capital(what)}: MNIST, 8 held-out test digits\n({about}" + (f"; the paper: {paper})" if paper else ")")
     seen = looked_at().get(figure, {})
     return title + (f"\n{seen['seen']}" if seen.get("model") == name else "")
 
