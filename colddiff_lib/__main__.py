@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint", help="checkpoint path (default results/<profile>/checkpoints/<task>-<dataset>.pt)")
     tr.add_argument("--force", action="store_true", help="retrain from scratch")
     tr.add_argument("--warm-start", metavar="WEIGHTS", help="go on from EMA-only weights (e.g. a committed "
-                    "weights/*.pt) with a fresh optimiser, up to --steps; not exact resume")
+                    "weights/*.pt) with a fresh optimiser, up to --steps, not exact resume; or from a finished run's "
+                    "checkpoints/*.pt, keeping its Adam state (exact, under a longer run or a new lr schedule)")
     tr.add_argument("--warm-start-lr", type=float, metavar="LR", help="the learning rate the --warm-start weights "
                     "were trained at, when no profile uses it (their file keeps only the config hash)")
     tr.add_argument("--warm-start-decay", type=int, nargs=2, metavar=("START", "END"),
@@ -262,7 +263,8 @@ def _cmd_train(a) -> None:
             print(f"{target} exists: resuming it (--warm-start only starts a run)")
         else:
             warm_start(cfg, a.warm_start, target, weights_lr=a.warm_start_lr, weights_decay=a.warm_start_decay)
-            print(f"warm start: {target} begins at the weights {a.warm_start} (network and EMA; Adam afresh)")
+            kept = torch.load(target, map_location="cpu", weights_only=False)["warm_start"]["kept"]
+            print(f"warm start: {target} begins at {a.warm_start} (kept: {kept})")
     ck = train(cfg, checkpoint=a.checkpoint, resume=not a.force)
     path = a.checkpoint or cfg.checkpoint_path
     if a.checkpoint is None and ck["step"] >= cfg.train_steps and (a.force or not cfg.weights_path.exists()):

@@ -45,6 +45,9 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
 
     Not exact resume: the network and its EMA both start from the EMA weights, Adam starts afresh,
     and the data generator is seeded with ``cfg.seed + step`` (not replaying the first batches).
+    Given a finished run's full training checkpoint (``checkpoints/*.pt``) instead, it keeps the
+    raw network, the EMA, Adam's state and both random states: the run goes on exactly, under
+    ``cfg``'s longer ``train_steps`` or new learning-rate schedule.
     The weights must come from this config up to ``train_steps`` (their hash is checked with
     ``train_steps`` set to their step) or differ from it only in the training precision (``bf16``:
     fp32 weights may go on in bf16 autocast, and back), in the learning rate (from any profile's
@@ -89,12 +92,27 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
     if path.exists():
         raise CheckpointError(f"{path} exists; delete it or give another --checkpoint path for the warm start")
     model = build_model(cfg, w["channels"]).to_channels_last()
-    model.load_state_dict(float_weights(w["ema"]))
+    full = "opt" in w and "model" in w       # a finished run's training checkpoint, not EMA-only weights
     gen = torch.Generator().manual_seed(cfg.seed + step)
     torch.manual_seed(cfg.seed + step)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    origin = {"warm_start": {"from": str(weights), "step": step, "config_hash": w["config_hash"]}}
+    if full:
+        # the run goes on as if its train_steps (or schedule) had been set so from the start: the
+        # raw network, its EMA, Adam's moments and both random states, so no fresh-Adam bump
+        model.load_state_dict(w["model"])
+        ema = copy.deepcopy(model).requires_grad_(False)
+        ema.load_state_dict(w["ema"])
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        opt.load_state_dict(w["opt"])
+        gen.set_state(w["rng"]["data"])
+        torch.set_rng_state(w["rng"]["torch"])
+    else:
+        model.load_state_dict(float_weights(w["ema"]))
+        ema = copy.deepcopy(model).requires_grad_(False)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    origin = {"warm_start": {"from": str(weights), "step": step, "config_hash": w["config_hash"],
+                             "kept": "network, EMA, Adam, random states" if full else "EMA weights; Adam afresh"}}
+    if "warm_start" in w:                     # where the run itself began, if it was warm-started
+        origin["warm_start"]["earlier"] = w["warm_start"]
     save_checkpoint(path, training_checkpoint(cfg, step, model, ema, opt, gen, list(w["losses"]),
                                               float(w["wall_s"]), w["channels"], 1, origin))
     return path

@@ -299,6 +299,28 @@ def test_linear_lr_decay_follows_its_closed_form_and_resumes_exactly(tmp_path, t
         cfg.replace(lr_decay_start=5)
 
 
+def test_warm_start_from_a_full_checkpoint_equals_a_run_that_had_the_schedule_from_the_start(tmp_path, tiny_data):
+    """A finished constant-rate run's checkpoint (not its exported weights) goes on with a decay from
+    its last step, keeping network, EMA, Adam and both random states: bit for bit the run that was
+    given the same decay from step 0 (the rate is a function of the step alone, constant before the
+    decay starts). The reference is that uninterrupted run, trained independently."""
+    cfg = get_config("smoke", train_steps=3, **TINY)
+    train(cfg, checkpoint=tmp_path / "a.pt", data=tiny_data)
+    decay = cfg.replace(train_steps=6, lr_decay_start=3, lr_decay_end=7)
+    ck = load_checkpoint(warm_start(decay, tmp_path / "a.pt", tmp_path / "ws.pt"), decay)
+    assert ck["step"] == 3 and ck["opt"]["state"] != {}
+    assert ck["warm_start"]["kept"].startswith("network, EMA, Adam")
+    torch.manual_seed(999)                      # another process: the global RNG state comes from the checkpoint
+    went_on = train(decay, checkpoint=tmp_path / "ws.pt", data=tiny_data)
+    whole = train(decay, checkpoint=tmp_path / "whole.pt", data=tiny_data)
+    assert went_on["step"] == whole["step"] == 6
+    assert_same_run(whole, went_on, "after a warm start from the full checkpoint")
+    # exported EMA-only weights of the same run still start Adam afresh (not exact)
+    export_weights(load_checkpoint(tmp_path / "a.pt"), tmp_path / "w.pt")
+    ema_only = load_checkpoint(warm_start(decay, tmp_path / "w.pt", tmp_path / "e.pt"))
+    assert ema_only["opt"]["state"] == {} and ema_only["warm_start"]["kept"] == "EMA weights; Adam afresh"
+
+
 def test_a_decayed_run_restarts_with_a_new_schedule_only_when_its_decay_is_named(tmp_path, tiny_data):
     """--warm-start-decay: weights whose rate fell to 0 over steps 1-3 go on with a new decay from the
     restart (steps 3-7). Their hash is another config's, so the warm start is refused until their decay
@@ -332,7 +354,7 @@ def test_cli_warm_start_from_the_committed_smoke_weights(tmp_path, capsys):
             "--set", f"results_dir={tmp_path}"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
-    assert "begins at the weights" in out and "trained deblur-mnist to step 201" in out
+    assert "(kept: EMA weights; Adam afresh)" in out and "trained deblur-mnist to step 201" in out
     cfg = get_config("smoke", train_steps=201, results_dir=str(tmp_path))
     assert load_checkpoint(cfg.weights_path, cfg)["step"] == 201
     assert load_checkpoint(cfg.weights_path, cfg)["warm_start"]["step"] == 200       # said in the weights too
