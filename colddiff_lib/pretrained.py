@@ -70,14 +70,15 @@ SHIPPED = [
               note="MNIST deblurring (Table 1), cpu profile, trained from scratch with the profile's own recipe (fp32, "
                    "lr 1e-3; the config hash a CPU run of it has) for 9,542 steps on one H200 GPU: the model of Table "
                    "1's MNIST rows"),
-    ModelSpec("superres-mnist-96000", "cpu", "superres", "mnist",
-              overrides={"train_steps": 96000, "lr": 5e-5, "bf16": True},
+    ModelSpec("superres-mnist-118000", "cpu", "superres", "mnist",
+              overrides={"train_steps": 118000, "lr": 5e-5, "bf16": True, "lr_decay_start": 108000,
+                         "lr_decay_end": 118000},
               note="MNIST 8x super-resolution (Table 3), cpu profile, continued from `superres-mnist` on 2 CPU cores in "
                    "bf16 autocast, at a learning rate of 2e-4 to 7,838 steps, then 5e-5 to 9,570 (`superres-mnist-9570`) "
-                   "and on at 5e-5 to 30,000 (`superres-mnist-30000`), 50,000 (`superres-mnist-50000`), 72,000 "
-                   "(`superres-mnist-72000`, Table 3's model until 2026-12-05, night) and 96,000: the model of Table "
-                   "3's MNIST rows (the weights of the four earlier ones are in git history, their rows in "
-                   "results/cpu/ablations/table3_superres_mnist_training_length_n10000.md)"),
+                   "and on at 5e-5 to 30,000, 50,000, 72,000, 96,000 (`superres-mnist-96000`, Table 3's model until "
+                   "2026-12-05, final) and 108,000, then with the rate falling linearly from 5e-5 to 0 over its last "
+                   "10,000 steps to 118,000: the model of Table 3's MNIST rows (the weights of the earlier ones are in "
+                   "git history, their rows in results/cpu/ablations/table3_superres_mnist_training_length_n10000.md)"),
     ModelSpec("hot-mnist-28866", "cpu", "hot", "mnist",
               overrides={"train_steps": 28866, "lr": 2e-4, "lr_decay_start": 22866, "lr_decay_end": 28866},
               note="MNIST hot diffusion (Table 5), cpu profile, `hot-mnist-22866` (22,866 steps at a learning rate of "
