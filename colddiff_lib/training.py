@@ -93,8 +93,7 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
         raise CheckpointError(f"{path} exists; delete it or give another --checkpoint path for the warm start")
     model = build_model(cfg, w["channels"]).to_channels_last()
     full = "opt" in w and "model" in w       # a finished run's training checkpoint, not EMA-only weights
-    gen = torch.Generator().manual_seed(cfg.seed + step)
-    torch.manual_seed(cfg.seed + step)
+    gen = torch.Generator()
     if full:
         # the run goes on as if its train_steps (or schedule) had been set so from the start: the
         # raw network, its EMA, Adam's moments and both random states, so no fresh-Adam bump
@@ -106,6 +105,8 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
         gen.set_state(w["rng"]["data"])
         torch.set_rng_state(w["rng"]["torch"])
     else:
+        gen.manual_seed(cfg.seed + step)
+        torch.manual_seed(cfg.seed + step)
         model.load_state_dict(float_weights(w["ema"]))
         ema = copy.deepcopy(model).requires_grad_(False)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
