@@ -82,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--force", action="store_true", help="retrain from scratch")
     tr.add_argument("--warm-start", metavar="WEIGHTS", help="go on from EMA-only weights (e.g. a committed "
                     "weights/*.pt) with a fresh optimiser, up to --steps, not exact resume; or from a finished run's "
-                    "checkpoints/*.pt, keeping its Adam state (exact, under a longer run or a new lr schedule)")
+                    "checkpoints/*.pt, keeping its Adam state (exact, under a longer run or a new lr schedule; an "
+                    "interrupted run's too, where the new schedule agrees on the steps it took)")
     tr.add_argument("--warm-start-lr", type=float, metavar="LR", help="the learning rate the --warm-start weights "
                     "were trained at, when no profile uses it (their file keeps only the config hash)")
     tr.add_argument("--warm-start-decay", type=int, nargs=2, metavar=("START", "END"),

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from .common import default_device
-from .config import PROFILE_DEFAULTS, Config
+from .config import PROFILE_DEFAULTS, Config, lr_at
 from .data import ImageSet
 from .tasks import build_model, load_data, make_objective
 # the loop's errors and checkpoint files, where callers of train() meet them
@@ -47,7 +47,9 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
     and the data generator is seeded with ``cfg.seed + step`` (not replaying the first batches).
     Given a finished run's full training checkpoint (``checkpoints/*.pt``) instead, it keeps the
     raw network, the EMA, Adam's state and both random states: the run goes on exactly, under
-    ``cfg``'s longer ``train_steps`` or new learning-rate schedule.
+    ``cfg``'s longer ``train_steps`` or new learning-rate schedule; an interrupted run's checkpoint
+    (stopped before its ``train_steps``) may go on under another length and schedule, exactly, as long as
+    both schedules gave the steps it has taken the same rates (:func:`_same_rates_so_far`).
     The weights must come from this config up to ``train_steps`` (their hash is checked with
     ``train_steps`` set to their step) or differ from it only in the training precision (``bf16``:
     fp32 weights may go on in bf16 autocast, and back), in the learning rate (from any profile's
@@ -82,7 +84,7 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
         decays.append({"lr_decay_start": start, "lr_decay_end": end})
     allowed = {cfg.replace(train_steps=step, bf16=b, lr=lr, **decay).hash for b in (False, True) for lr in lrs
                for decay in decays}
-    if w["config_hash"] not in allowed:
+    if w["config_hash"] not in allowed and not _same_rates_so_far(w, cfg, weights):
         raise CheckpointError(f"{weights} was trained with another config (hash {w['config_hash']}; this config "
                               f"at train_steps={step}: {at_step}); warm-start only "
                               "from weights of the same task, dataset, network and settings (weights trained at "
@@ -117,6 +119,32 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
     save_checkpoint(path, training_checkpoint(cfg, step, model, ema, opt, gen, list(w["losses"]),
                                               float(w["wall_s"]), w["channels"], 1, origin))
     return path
+
+
+def _same_rates_so_far(w: dict, cfg: Config, weights: Path) -> bool:
+    """True when ``w`` is the full checkpoint of an interrupted run (stopped before its own
+    ``train_steps``) of ``cfg`` but for the learning-rate schedule and length, and both schedules gave
+    every step taken so far the same rate: going on under ``cfg`` is then exactly the run that had
+    ``cfg``'s schedule from the start (e.g. a decay brought forward before it began).  Raises when
+    only the rates taken so far differ, naming the first step where they do."""
+    if not ("opt" in w and "model" in w and isinstance(w.get("config"), dict)):
+        return False
+    step = int(w["step"])
+    try:
+        own = Config(**w["config"])
+    except Exception:                        # a config of another version: the hash check decides
+        return False
+    if own.hash != w["config_hash"] or own.train_steps <= step:
+        return False
+    schedule = {"train_steps": cfg.train_steps, "lr_decay_start": cfg.lr_decay_start, "lr_decay_end": cfg.lr_decay_end}
+    if own.replace(**schedule).hash != cfg.hash:
+        return False
+    for s in range(step):
+        if lr_at(own, s) != lr_at(cfg, s):
+            raise ValueError(f"{weights} took step {s + 1} at a learning rate of {lr_at(own, s):g}, this schedule "
+                             f"gives {lr_at(cfg, s):g}: an interrupted run may change its schedule only from its step {step} "
+                             "on (e.g. lr_decay_start >= its step), or go on from its exported weights instead")
+    return True
 
 
 def model_from_checkpoint(ck: dict, cfg: Config, device=None, which: str = "ema",

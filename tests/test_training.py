@@ -321,6 +321,31 @@ def test_warm_start_from_a_full_checkpoint_equals_a_run_that_had_the_schedule_fr
     assert ema_only["opt"]["state"] == {} and ema_only["warm_start"]["kept"] == "EMA weights; Adam afresh"
 
 
+def test_an_interrupted_run_goes_on_under_a_schedule_that_agrees_with_the_steps_it_took(tmp_path, tiny_data):
+    """A run planned to 8 steps with a decay over 5-9, stopped at step 3, goes on under a shorter
+    run whose decay starts at 3 (the rates of the 3 steps taken are the same under both): bit for bit
+    the uninterrupted run that had the new schedule from the start. A schedule that would have given
+    an earlier step another rate is refused, naming that step, and writes nothing."""
+    planned = get_config("smoke", train_steps=8, lr_decay_start=5, lr_decay_end=9, **TINY)
+    train(planned, checkpoint=tmp_path / "a.pt", data=tiny_data, stop_after=3)
+    assert load_checkpoint(tmp_path / "a.pt")["step"] == 3
+    sooner = planned.replace(train_steps=6, lr_decay_start=3, lr_decay_end=7)
+    earlier = planned.replace(train_steps=6, lr_decay_start=1, lr_decay_end=7)
+    with pytest.raises(ValueError, match=r"took step 3 at a learning rate of 0.001, this schedule gives 0.0008"):
+        warm_start(earlier, tmp_path / "a.pt", tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()
+    other = planned.replace(train_steps=6, lr_decay_start=3, lr_decay_end=7, batch_size=planned.batch_size + 1)
+    with pytest.raises(CheckpointError, match="trained with another config"):     # not only the schedule
+        warm_start(other, tmp_path / "a.pt", tmp_path / "x.pt")
+    ck = load_checkpoint(warm_start(sooner, tmp_path / "a.pt", tmp_path / "ws.pt"), sooner)
+    assert ck["step"] == 3 and ck["warm_start"]["kept"].startswith("network, EMA, Adam")
+    torch.manual_seed(999)
+    went_on = train(sooner, checkpoint=tmp_path / "ws.pt", data=tiny_data)
+    whole = train(sooner, checkpoint=tmp_path / "whole.pt", data=tiny_data)
+    assert went_on["step"] == whole["step"] == 6
+    assert_same_run(whole, went_on, "after going on from an interrupted run under a new schedule")
+
+
 def test_a_decayed_run_restarts_with_a_new_schedule_only_when_its_decay_is_named(tmp_path, tiny_data):
     """--warm-start-decay: weights whose rate fell to 0 over steps 1-3 go on with a new decay from the
     restart (steps 3-7). Their hash is another config's, so the warm start is refused until their decay
