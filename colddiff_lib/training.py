@@ -84,7 +84,8 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
         decays.append({"lr_decay_start": start, "lr_decay_end": end})
     allowed = {cfg.replace(train_steps=step, bf16=b, lr=lr, **decay).hash for b in (False, True) for lr in lrs
                for decay in decays}
-    if w["config_hash"] not in allowed and not _same_rates_so_far(w, cfg, weights):
+    full = "opt" in w and "model" in w       # a run's training checkpoint (finished or interrupted), not EMA-only weights
+    if w["config_hash"] not in allowed and not (full and _same_rates_so_far(w, cfg, weights)):
         raise CheckpointError(f"{weights} was trained with another config (hash {w['config_hash']}; this config "
                               f"at train_steps={step}: {at_step}); warm-start only "
                               "from weights of the same task, dataset, network and settings (weights trained at "
@@ -94,7 +95,6 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
     if path.exists():
         raise CheckpointError(f"{path} exists; delete it or give another --checkpoint path for the warm start")
     model = build_model(cfg, w["channels"]).to_channels_last()
-    full = "opt" in w and "model" in w       # a finished run's training checkpoint, not EMA-only weights
     gen = torch.Generator()
     if full:
         # the run goes on as if its train_steps (or schedule) had been set so from the start: the
@@ -122,12 +122,12 @@ def warm_start(cfg: Config, weights: str | Path, path: str | Path | None = None,
 
 
 def _same_rates_so_far(w: dict, cfg: Config, weights: Path) -> bool:
-    """True when ``w`` is the full checkpoint of an interrupted run (stopped before its own
+    """True when ``w``, a full training checkpoint, is that of an interrupted run (stopped before its own
     ``train_steps``) of ``cfg`` but for the learning-rate schedule and length, and both schedules gave
     every step taken so far the same rate: going on under ``cfg`` is then exactly the run that had
     ``cfg``'s schedule from the start (e.g. a decay brought forward before it began).  Raises when
     only the rates taken so far differ, naming the first step where they do."""
-    if not ("opt" in w and "model" in w and isinstance(w.get("config"), dict)):
+    if not isinstance(w.get("config"), dict):
         return False
     step = int(w["step"])
     try:
