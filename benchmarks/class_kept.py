@@ -8,7 +8,7 @@ labels the originals themselves right 97.1% of the time, the ceiling.  Same imag
 table (``experiments.test_images`` and ``fully_degrade``, seeded); SSIM and RMSE beside, so that a row
 can be matched with the committed table's:
 
-    python -m benchmarks.class_kept --model deblur-mnist-14542 --n 10000
+    python -m benchmarks.class_kept --model deblur-mnist-18542 --n 10000
 
 Rows are merged into ``results/cpu/ablations/class_kept_mnist.{csv,md}`` (one per model and column;
 a model measured again replaces its rows).

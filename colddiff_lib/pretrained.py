@@ -57,7 +57,7 @@ class ModelSpec:
 SHIPPED = [
     ModelSpec("deblur-mnist", "cpu", "deblur", "mnist",
               note="MNIST deblurring, cpu profile, the profile's 3,000 steps on 2 CPU cores (Table 1 until 2026-12-04, "
-                   "now `deblur-mnist-14542`'s rows)"),
+                   "now `deblur-mnist-18542`'s rows)"),
     ModelSpec("inpaint-mnist", "cpu", "inpaint", "mnist", note="MNIST Gaussian-mask inpainting (Table 2), cpu profile"),
     ModelSpec("superres-mnist", "cpu", "superres", "mnist", note="MNIST 8x super-resolution (Table 3), cpu profile"),
     ModelSpec("inpaint-mnist-22151", "cpu", "inpaint", "mnist",
@@ -66,12 +66,13 @@ SHIPPED = [
                    "cores in bf16 autocast, at a learning rate of 2e-4 to 16,767 steps (its 15,212-step checkpoint, "
                    "`inpaint-mnist-15212`, is measured in the training-length ablation; its weights are no longer "
                    "shipped), then 5e-5 to 22,151: the model of Table 2's MNIST rows"),
-    ModelSpec("deblur-mnist-14542", "cpu", "deblur", "mnist",
-              overrides={"train_steps": 14542, "lr_decay_start": 11542, "lr_decay_end": 14542},
+    ModelSpec("deblur-mnist-18542", "cpu", "deblur", "mnist",
+              overrides={"train_steps": 18542, "lr": 3e-4, "lr_decay_start": 14542, "lr_decay_end": 18542},
               note="MNIST deblurring (Table 1), cpu profile, the profile's own recipe (fp32, lr 1e-3) for 9,542 steps "
-                   "on one H200 GPU (`deblur-mnist-9542`, Table 1's model until 2026-12-05, its weights in git history), "
-                   "then 5,000 more on 2 CPU cores, the rate falling linearly from 1e-3 to 0 over the last 3,000: the "
-                   "model of Table 1's MNIST rows"),
+                   "on one H200 GPU (`deblur-mnist-9542`), then 5,000 more on 2 CPU cores, the rate falling linearly "
+                   "from 1e-3 to 0 over the last 3,000 (`deblur-mnist-14542`, Table 1's model until 2026-12-06), then "
+                   "4,000 more on 2 CPU cores from its training checkpoint (Adam kept), the rate restarted at 3e-4 and "
+                   "falling linearly to 0: the model of Table 1's MNIST rows (the earlier weights are in git history)"),
     ModelSpec("superres-mnist-118000", "cpu", "superres", "mnist",
               overrides={"train_steps": 118000, "lr": 5e-5, "bf16": True, "lr_decay_start": 108000,
                          "lr_decay_end": 118000},
