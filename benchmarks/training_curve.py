@@ -43,6 +43,10 @@ OFF_LINE = {(1, 8800): ("8.8k, bf16", "o"),
             (1, 14542): ("14.5k, decayed", DECAYED),
             (1, 18542): ("18.5k, decayed again", DECAYED),
             (3, 118000): ("118k, decayed", DECAYED)}
+# where each table's legend (on its FID panel) leaves the points visible; elsewhere matplotlib's choice
+LEGEND = {1: dict(fontsize=5.5, ncol=2, loc="lower right", bbox_to_anchor=(1, 0.1), markerscale=0.7,  # ten entries:
+                  handlelength=1.6, columnspacing=0.8),      # two columns in the band between the points and the paper
+          3: dict(loc="lower left")}                         # below super-resolution's falling FIDs
 
 
 def committed(table: int) -> pd.DataFrame:
@@ -119,11 +123,8 @@ def figure(df: pd.DataFrame, paper: dict):
             ax.set_xlabel("training steps (batch 32)", fontsize=8)
             ax.tick_params(labelsize=8)
             ax.grid(alpha=0.3, which="both")
-            if j == 0 and table == 1:   # ten entries: two columns in the empty band between the points and the paper
-                ax.legend(fontsize=5.5, ncol=2, loc="lower right", bbox_to_anchor=(1, 0.1), markerscale=0.7,
-                          handlelength=1.6, columnspacing=0.8)
-            elif j == 0:        # below super-resolution's falling FIDs there is room; elsewhere matplotlib's choice
-                ax.legend(fontsize=6, loc="lower left" if table == 3 else "best")
+            if j == 0:
+                ax.legend(**{"fontsize": 6, "loc": "best", **LEGEND.get(table, {})})
     fig.suptitle("MNIST restorers of the cpu profile (1.8M-parameter U-Net): quality against training length, "
                  "N = 10,000 test digits\nAlgorithm 2 (Sampled) improves on every metric with more steps, until super-resolution's "
                  "FID levels off near 11 past 96k steps at a constant rate\n(decaying the rate then gives 10.6); Direct's FID moves "
